@@ -1,0 +1,1 @@
+"""Train and compare a self-attention and a multi-head attention text classifier."""

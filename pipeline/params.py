@@ -1,0 +1,197 @@
+"""params.yaml, parsed once into typed, validated dataclasses before any stage does work."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import PipelineError
+
+SOURCES = ("imdb", "csv", "synthetic")
+RNNS = ("lstm", "gru")
+DEVICES = ("auto", "cpu", "cuda")
+MODEL_KINDS = ("self", "mha")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: str
+    url: str
+    md5: str
+    path: str
+    text_column: str
+    label_column: str
+    test_fraction: float
+    limit: int
+    val_fraction: float
+    seed: int
+
+    def problems(self) -> list[str]:
+        found = _choice("data.source", self.source, SOURCES)
+        if self.source == "imdb" and not re.fullmatch(r"[0-9a-fA-F]{32}", self.md5):
+            found.append(f"data.md5={self.md5!r} is not an MD5 checksum (32 hex digits)")
+        if self.source == "imdb" and not self.url.strip():
+            found.append("data.url is empty: give an http(s):// or file:// URL or a path to the IMDB archive")
+        found += _fraction("data.test_fraction", self.test_fraction)
+        found += _fraction("data.val_fraction", self.val_fraction)
+        if self.limit < 0:
+            found.append(f"data.limit={self.limit} must be 0 (all reviews) or a positive count")
+        return found
+
+
+@dataclass(frozen=True)
+class TokenizeParams:
+    vocab_size: int
+    min_freq: int
+    lowercase: bool
+    max_len: int
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.vocab_size < 3:
+            found.append(f"tokenize.vocab_size={self.vocab_size} must be >= 3 (padding, unknown and at least one word)")
+        found += _at_least("tokenize.min_freq", self.min_freq, 1)
+        found += _at_least("tokenize.max_len", self.max_len, 1)
+        return found
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    embed_dim: int
+    hidden_dim: int
+    rnn: str
+    heads: int
+    dropout: float
+
+    def problems(self) -> list[str]:
+        found = _at_least("model.embed_dim", self.embed_dim, 1) + _at_least("model.hidden_dim", self.hidden_dim, 1)
+        found += _choice("model.rnn", self.rnn, RNNS)
+        found += _at_least("model.heads", self.heads, 1)
+        if self.heads >= 1 and self.hidden_dim >= 1 and self.hidden_dim % self.heads:
+            divisors = [d for d in range(1, self.hidden_dim + 1) if self.hidden_dim % d == 0]
+            found.append(
+                f"model.heads={self.heads} must divide model.hidden_dim={self.hidden_dim} "
+                f"(the attention width); use one of {divisors}"
+            )
+        if not 0 <= self.dropout < 1:
+            found.append(f"model.dropout={self.dropout} must be in [0, 1)")
+        return found
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    lr: float
+    batch_size: int
+    epochs: int
+    patience: int
+    seed: int
+    device: str
+
+    def problems(self) -> list[str]:
+        found = [] if self.lr > 0 else [f"train.lr={self.lr} must be > 0"]
+        found += _at_least("train.batch_size", self.batch_size, 1)
+        found += _at_least("train.epochs", self.epochs, 1)
+        found += _at_least("train.patience", self.patience, 1)
+        found += _choice("train.device", self.device, DEVICES)
+        return found
+
+
+@dataclass(frozen=True)
+class MlflowParams:
+    experiment: str
+
+    def problems(self) -> list[str]:
+        return [] if self.experiment.strip() else ["mlflow.experiment is empty: name the MLflow experiment"]
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    tokenize: TokenizeParams
+    model: ModelParams
+    train: TrainParams
+    mlflow: MlflowParams
+
+    def for_model(self, kind: str) -> dict[str, object]:
+        """The params one model's training depends on, flat with dotted names (as dvc.yaml lists them)."""
+        model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "dropout"),
+                        "mha": ("embed_dim", "hidden_dim", "heads", "dropout")}[kind]
+        flat = {f"data.{k}": v for k, v in dataclasses.asdict(self.data).items()}
+        flat |= {f"tokenize.{k}": v for k, v in dataclasses.asdict(self.tokenize).items()}
+        flat |= {f"model.{k}": getattr(self.model, k) for k in model_fields}
+        flat |= {f"train.{k}": v for k, v in dataclasses.asdict(self.train).items()}
+        return flat
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml, reporting every problem at once."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path} not found: run from the project root or pass --params") from None
+    except yaml.YAMLError as error:
+        raise PipelineError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from None
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: object, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{source} must be a mapping of sections (data, tokenize, model, train, mlflow)")
+    problems: list[str] = []
+    sections = {}
+    for field in dataclasses.fields(Params):
+        section_type = typing.get_type_hints(Params)[field.name]
+        sections[field.name] = _parse_section(field.name, section_type, raw.get(field.name), problems)
+    problems += [f"unknown section {name!r}" for name in raw if name not in sections]
+    if not problems:
+        params = Params(**sections)
+        problems = [p for section in sections.values() for p in section.problems()]
+        if not problems:
+            return params
+    raise PipelineError(f"{source}: {len(problems)} problem(s): " + "; ".join(problems))
+
+
+def _parse_section(name: str, section_type: type, raw: object, problems: list[str]):
+    if not isinstance(raw, dict):
+        problems.append(f"section {name!r} is missing or not a mapping")
+        return None
+    values = {}
+    hints = typing.get_type_hints(section_type)
+    for field_name, field_type in hints.items():
+        key = f"{name}.{field_name}"
+        if field_name not in raw:
+            problems.append(f"{key} is missing")
+            continue
+        value = raw[field_name]
+        if not _has_type(value, field_type):
+            problems.append(f"{key}={value!r} must be {field_type.__name__}")
+            continue
+        values[field_name] = float(value) if field_type is float else value
+    problems += [f"unknown parameter {name}.{key}" for key in raw if key not in hints]
+    return section_type(**values) if len(values) == len(hints) else None
+
+
+def _has_type(value: object, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> list[str]:
+    return [] if value in choices else [f"{key}={value!r} must be one of {', '.join(choices)}"]
+
+
+def _fraction(key: str, value: float) -> list[str]:
+    return [] if 0 < value < 1 else [f"{key}={value} must be between 0 and 1 (exclusive)"]
+
+
+def _at_least(key: str, value: int, minimum: int) -> list[str]:
+    return [] if value >= minimum else [f"{key}={value} must be >= {minimum}"]

@@ -1,0 +1,86 @@
+"""Words to ids: the tokenizer, a vocabulary built from training text, and encoded splits on disk."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+PAD_ID = 0
+UNK_ID = 1
+SPECIALS = ["<pad>", "<unk>"]
+HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+TOKEN = re.compile(r"[\w']+|[!?]")
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Words (keeping inner apostrophes) plus ! and ?, which carry sentiment; HTML breaks removed."""
+    text = HTML_BREAK.sub(" ", text)
+    return TOKEN.findall(text.lower() if lowercase else text)
+
+
+class Vocabulary:
+    """Token <-> id mapping; ids 0 and 1 are padding and unknown."""
+
+    def __init__(self, tokens: list[str], lowercase: bool):
+        self.tokens = tokens
+        self.lowercase = lowercase
+        self.index = {token: i for i, token in enumerate(tokens)}
+
+    @classmethod
+    def build(cls, texts: Iterable[str], size: int, min_freq: int, lowercase: bool) -> Vocabulary:
+        """The `size` most frequent tokens seen at least `min_freq` times; ties broken alphabetically."""
+        counts = Counter(token for text in texts for token in tokenize(text, lowercase))
+        frequent = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+        return cls(SPECIALS + frequent[: size - len(SPECIALS)], lowercase)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def ids(self, text: str) -> list[int]:
+        index = self.index
+        return [index.get(token, UNK_ID) for token in tokenize(text, self.lowercase)]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"lowercase": self.lowercase, "tokens": self.tokens}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(data["tokens"], data["lowercase"])
+
+
+@dataclass(frozen=True)
+class EncodedSplit:
+    """Reviews as a padded id matrix (n, max_len), their true lengths (>= 1) and labels."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def encode(cls, texts: Iterable[str], labels: Iterable[int], vocab: Vocabulary, max_len: int) -> EncodedSplit:
+        """Keep each review's first `max_len` tokens; an empty review becomes a single <unk>."""
+        rows = [vocab.ids(text)[:max_len] or [UNK_ID] for text in texts]
+        ids = np.full((len(rows), max_len), PAD_ID, dtype=np.int32)
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+        return cls(ids, lengths, np.asarray(list(labels), dtype=np.int64))
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as out:
+            np.savez(out, ids=self.ids, lengths=self.lengths, labels=self.labels)
+
+    @classmethod
+    def load(cls, path: Path) -> EncodedSplit:
+        with np.load(path) as data:
+            return cls(data["ids"], data["lengths"], data["labels"])

@@ -1,0 +1,44 @@
+"""Stage 2: vocabulary from the training split, a validation split, every review encoded to ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from pipeline.datasets import training_splits
+from pipeline.errors import PipelineError, reports_errors
+from pipeline.files import atomic_path
+from pipeline.params import load_params
+from pipeline.text import EncodedSplit, Vocabulary
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+@reports_errors
+def main(
+    params: Path = typer.Option(Path("params.yaml"), help="Parameters file."),
+    reviews_path: Path = typer.Option(Path("data/raw/reviews.parquet"), "--reviews", help="Output of download."),
+    out: Path = typer.Option(Path("data/processed"), help="Folder for vocab.json and {train,val,test}.npz."),
+) -> None:
+    """Build the vocabulary on train only, carve a stratified validation split, encode and save."""
+    settings = load_params(params)
+    if not reviews_path.is_file():
+        raise PipelineError(f"{reviews_path} not found: run the download stage first (dvc repro download)")
+    splits = training_splits(pd.read_parquet(reviews_path), settings.data.val_fraction, settings.data.seed)
+    tok = settings.tokenize
+    vocab = Vocabulary.build(splits["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
+    for name, part in splits.items():
+        encoded = EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len)
+        with atomic_path(out / f"{name}.npz") as partial:
+            encoded.save(partial)
+        typer.echo(f"{name}: {len(encoded)} reviews, mean length {encoded.lengths.mean():.0f} tokens")
+    with atomic_path(out / "vocab.json") as partial:
+        vocab.save(partial)
+    typer.echo(f"vocabulary: {len(vocab)} tokens -> {out}")
+
+
+if __name__ == "__main__":
+    app()

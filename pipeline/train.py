@@ -1,0 +1,96 @@
+"""Stages 3 and 4: train one classifier (`--model self` or `--model mha`) and record it in MLflow.
+
+Writes models/<model>/: model.pt (weights + config), history.csv (per-epoch curves, a DVC plot),
+train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import typer
+
+from pipeline import tracking
+from pipeline.errors import PipelineError, reports_errors
+from pipeline.files import atomic_path, write_json
+from pipeline.models import ModelConfig, build_model, count_parameters, save_checkpoint
+from pipeline.params import load_params
+from pipeline.text import EncodedSplit, Vocabulary
+from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+class Kind(str, Enum):
+    self = "self"
+    mha = "mha"
+
+
+@app.command()
+@reports_errors
+def main(
+    model: Kind = typer.Option(..., help="self: BiRNN + self-attention; mha: LSTM + multi-head attention."),
+    params: Path = typer.Option(Path("params.yaml"), help="Parameters file."),
+    data: Path = typer.Option(Path("data/processed"), help="Output of tokenize."),
+    out: Path = typer.Option(None, help="Output folder [default: models/<model>]."),
+) -> None:
+    """Train one attention classifier with early stopping and log it to MLflow."""
+    kind = model.value
+    settings = load_params(params)
+    out = out or Path("models") / kind
+    if not (data / "vocab.json").is_file():
+        raise PipelineError(f"{data}/vocab.json not found: run the tokenize stage first (dvc repro tokenize)")
+    device = resolve_device(settings.train.device)
+    vocab = Vocabulary.load(data / "vocab.json")
+    train = EncodedSplit.load(data / "train.npz")
+    val = EncodedSplit.load(data / "val.npz")
+
+    seed_everything(settings.train.seed)
+    config = ModelConfig(kind=kind, vocab_size=len(vocab), **asdict(settings.model))
+    network = build_model(config).to(device)
+    parameter_count = count_parameters(network)
+    typer.echo(f"{kind}: {parameter_count:,} trainable parameters, {len(train)} train / {len(val)} val reviews on {device}")
+
+    tracking.use_experiment(settings.mlflow.experiment)
+    with mlflow.start_run(run_name=tracking.run_name(kind), tags=tracking.run_tags(kind, f"train_{kind}")) as run:
+        mlflow.log_params(settings.for_model(kind) | {"parameters": parameter_count})
+
+        def report_epoch(result: EpochResult) -> None:
+            mlflow.log_metrics({k: v for k, v in asdict(result).items() if k != "epoch"}, step=result.epoch)
+            typer.echo(
+                f"epoch {result.epoch}: train loss {result.train_loss:.4f} acc {result.train_accuracy:.4f} | "
+                f"val loss {result.val_loss:.4f} acc {result.val_accuracy:.4f} | {result.seconds:.1f}s"
+            )
+
+        result = fit(network, Batches(train, device), Batches(val, device), settings.train, report_epoch)
+        best = result.history[result.best_epoch - 1]
+        train_metrics = {
+            "params": parameter_count,
+            "epochs": len(result.history),
+            "best_epoch": result.best_epoch,
+            "train_seconds": round(result.seconds, 3),
+            "train_samples": len(train),
+            "val_samples": len(val),
+            "val_loss": best.val_loss,
+            "val_accuracy": best.val_accuracy,
+        }
+        mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
+        network = network.cpu()
+        tracking.log_torch_model(network, val.ids[:4])
+
+        history = pd.DataFrame([asdict(epoch) for epoch in result.history])
+        with atomic_path(out / "history.csv") as partial:
+            history.to_csv(partial, index=False)
+        save_checkpoint(network, out / "model.pt")
+        write_json(out / "train_metrics.json", train_metrics)
+        write_json(out / "mlflow_run.json", {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id})
+    typer.echo(f"{kind}: best epoch {result.best_epoch}, val accuracy {best.val_accuracy:.4f}, "
+               f"{result.seconds:.1f}s -> {out}")
+
+
+if __name__ == "__main__":
+    app()
