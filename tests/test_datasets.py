@@ -1,0 +1,124 @@
+import pandas as pd
+import pytest
+
+from pipeline.datasets import limit_per_split, load_reviews, read_imdb_archive, read_table, training_splits
+from pipeline.errors import PipelineError
+from pipeline.synthetic import synthetic_reviews
+from tests.conftest import imdb_layout_archive, typed_small_params
+
+
+def csv_params(path, **overrides):
+    return typed_small_params(**{"data.source": "csv", "data.path": str(path), "data.limit": 0} | overrides).data
+
+
+def test_imdb_archive_reads_labelled_reviews_with_ratings_and_skips_unsup(tmp_path):
+    archive = imdb_layout_archive(tmp_path / "a.tar.gz", {
+        "aclImdb/README": "readme",
+        "aclImdb/train/pos/0_9.txt": "Great film.<br />Loved it.",
+        "aclImdb/train/neg/1_2.txt": "Dull.",
+        "aclImdb/test/pos/3_10.txt": "Superb",
+        "aclImdb/test/neg/4_1.txt": "Awful",
+        "aclImdb/train/unsup/5_0.txt": "no label",
+    })
+    reviews = read_imdb_archive(archive)
+    assert len(reviews) == 4
+    row = reviews[reviews["text"].str.startswith("Great")].iloc[0]
+    assert (row["label"], row["split"], row["rating"]) == (1, "train", 9)
+    assert set(reviews[reviews["label"] == 0]["rating"]) == {1, 2}
+
+
+def test_real_imdb_reviews_from_shared_data(imdb_sample):
+    reviews = read_imdb_archive(imdb_sample)
+    assert reviews.groupby(["split", "label"]).size().tolist() == [40, 40, 40, 40]
+    assert reviews["rating"].between(1, 10).all()
+    assert ((reviews["rating"] >= 7) == (reviews["label"] == 1)).all()
+
+
+def test_archive_without_the_imdb_layout_is_rejected(tmp_path):
+    archive = imdb_layout_archive(tmp_path / "a.tar.gz", {"reviews/1.txt": "hello"})
+    with pytest.raises(PipelineError, match="not the IMDB archive layout"):
+        read_imdb_archive(archive)
+    (tmp_path / "broken.tar.gz").write_bytes(b"not a tarball")
+    with pytest.raises(PipelineError, match="not a readable .tar.gz"):
+        read_imdb_archive(tmp_path / "broken.tar.gz")
+
+
+def test_csv_labels_are_mapped_and_split_stratified(tmp_path):
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({
+        "review": [f"review {i}" for i in range(40)],
+        "sentiment": ["Positive", "negative", "pos", "neg", "TRUE", "false", "1", "0"] * 5,
+    }).to_csv(path, index=False)
+    reviews = read_table(csv_params(path, **{"data.text_column": "review", "data.label_column": "sentiment",
+                                             "data.test_fraction": 0.25}))
+    assert reviews["label"].tolist()[:8] == [1, 0, 1, 0, 1, 0, 1, 0]
+    assert (reviews["split"] == "test").sum() == 10
+    assert reviews[reviews["split"] == "test"]["label"].sum() == 5
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".parquet"])
+def test_tsv_and_parquet_with_a_split_column(tmp_path, suffix):
+    table = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": [0, 1, 0, 1], "split": ["train"] * 2 + ["test"] * 2})
+    path = tmp_path / f"reviews{suffix}"
+    table.to_parquet(path) if suffix == ".parquet" else table.to_csv(path, sep="\t", index=False)
+    reviews = read_table(csv_params(path))
+    assert reviews["split"].tolist() == ["train", "train", "test", "test"]
+
+
+def test_missing_columns_are_named_with_the_columns_present(tmp_path):
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"body": ["x"], "stars": [1]}).to_csv(path, index=False)
+    with pytest.raises(PipelineError, match=r"no column 'text', 'label' \(columns: body, stars\)"):
+        read_table(csv_params(path))
+
+
+def test_unknown_labels_are_listed(tmp_path):
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["a", "b", "c"], "label": ["pos", "meh", "5"]}).to_csv(path, index=False)
+    with pytest.raises(PipelineError, match=r"labels \['5', 'meh'\]"):
+        read_table(csv_params(path))
+
+
+def test_single_class_and_missing_file_are_rejected(tmp_path):
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": [1, 1]}).to_csv(path, index=False)
+    with pytest.raises(PipelineError, match="needs both classes"):
+        read_table(csv_params(path))
+    with pytest.raises(PipelineError, match="data.path .* not found"):
+        read_table(csv_params(tmp_path / "absent.csv"))
+
+
+def test_limit_is_stratified_seeded_and_per_split():
+    reviews = synthetic_reviews(seed=1, train_size=200, test_size=100)
+    limited = limit_per_split(reviews, 50, seed=3)
+    assert limited.groupby("split").size().to_dict() == {"test": 50, "train": 50}
+    for split, part in limited.groupby("split"):
+        source_share = reviews[reviews["split"] == split]["label"].mean()
+        assert abs(part["label"].sum() - 50 * source_share) <= 1
+    assert limited.equals(limit_per_split(reviews, 50, seed=3))
+    assert len(limit_per_split(reviews, 0, seed=3)) == 300
+
+
+def test_synthetic_corpus_is_deterministic_balanced_and_needs_context():
+    first = synthetic_reviews(seed=5, train_size=400, test_size=200)
+    assert first.equals(synthetic_reviews(seed=5, train_size=400, test_size=200))
+    assert not first.equals(synthetic_reviews(seed=6, train_size=400, test_size=200))
+    assert first.groupby("split").size().to_dict() == {"test": 200, "train": 400}
+    assert abs(first["label"].mean() - 0.5) < 0.05
+    assert first["text"].str.contains(r"\bnot\b|\bnever\b|\bhardly\b").mean() > 0.3
+    assert first["text"].str.split().str.len().std() > 10
+
+
+def test_load_reviews_dispatches_on_source_with_the_same_columns(tmp_path):
+    params = typed_small_params(**{"data.limit": 20}).data
+    reviews = load_reviews(params, tmp_path)
+    assert list(reviews.columns) == ["text", "label", "split", "rating"]
+    assert reviews.groupby("split").size().to_dict() == {"test": 20, "train": 20}
+
+
+def test_validation_split_is_carved_from_train_only():
+    reviews = synthetic_reviews(seed=1, train_size=200, test_size=100)
+    splits = training_splits(reviews, 0.1, seed=0)
+    assert [len(splits[name]) for name in ("train", "val", "test")] == [180, 20, 100]
+    assert set(splits["val"].index).isdisjoint(splits["train"].index)
+    assert (splits["test"]["split"] == "test").all()

@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from pipeline.models import ModelConfig, build_model, count_parameters, load_checkpoint, save_checkpoint
+from pipeline.text import PAD_ID
+
+
+def config(kind: str, **changes) -> ModelConfig:
+    base = dict(kind=kind, vocab_size=50, embed_dim=8, hidden_dim=12, rnn="lstm", heads=3, dropout=0.0)
+    return ModelConfig(**base | changes)
+
+
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.tensor([[5, 6, 7, 8, 9], [3, 4, PAD_ID, PAD_ID, PAD_ID]])
+    return ids, torch.tensor([5, 2])
+
+
+@pytest.mark.parametrize("kind", ["self", "mha"])
+def test_forward_returns_one_logit_per_review(kind):
+    torch.manual_seed(0)
+    model = build_model(config(kind)).eval()
+    ids, lengths = batch()
+    assert model(ids, lengths).shape == (2,)
+    assert torch.allclose(model(ids, lengths), model(ids), atol=1e-6)  # lengths derived from padding
+
+
+@pytest.mark.parametrize("kind", ["self", "mha"])
+def test_padding_does_not_change_the_prediction(kind):
+    torch.manual_seed(0)
+    model = build_model(config(kind)).eval()
+    ids, lengths = batch()
+    padded = torch.cat([ids, torch.full((2, 7), PAD_ID)], dim=1)
+    assert torch.allclose(model(ids, lengths), model(padded, lengths), atol=1e-6)
+
+
+def test_self_attention_weights_ignore_padding_and_sum_to_one():
+    torch.manual_seed(0)
+    model = build_model(config("self")).eval()
+    ids, lengths = batch()
+    _, weights = model.forward_with_attention(ids, lengths)
+    assert weights.shape == (2, 5, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 5))
+    assert torch.all(weights[1, :, 2:] == 0)
+
+
+def test_multi_head_attention_has_one_weight_map_per_head_masked_at_padding():
+    torch.manual_seed(0)
+    model = build_model(config("mha", heads=4)).eval()
+    ids, lengths = batch()
+    _, weights = model.forward_with_attention(ids, lengths)
+    assert weights.shape == (2, 4, 5, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 4, 5))
+    assert torch.all(weights[1, :, :, 2:] == 0)
+
+
+def test_architectures_are_what_the_comparison_claims():
+    self_model = build_model(config("self", rnn="gru"))
+    assert isinstance(self_model.rnn, torch.nn.GRU) and self_model.rnn.bidirectional
+    mha = build_model(config("mha"))
+    assert isinstance(mha.rnn, torch.nn.LSTM) and not mha.rnn.bidirectional
+    assert mha.attention.num_heads == 3
+    embedding = 50 * 8
+    assert count_parameters(mha) == (
+        embedding + 4 * (8 * 12 + 12 * 12 + 2 * 12) + (3 * 12 * 12 + 3 * 12) + (12 * 12 + 12) + (12 + 1)
+    )
+
+
+def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(config("mha")).eval()
+    save_checkpoint(model, tmp_path / "model.pt")
+    loaded = load_checkpoint(tmp_path / "model.pt")
+    ids, lengths = batch()
+    assert loaded.config == model.config
+    assert torch.equal(loaded(ids, lengths), model(ids, lengths))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]

@@ -1,0 +1,90 @@
+import pytest
+import yaml
+
+from pipeline.errors import PipelineError
+from pipeline.params import load_params, parse_params
+from tests.conftest import ROOT, repo_params
+
+
+def problems_of(raw) -> str:
+    with pytest.raises(PipelineError) as error:
+        parse_params(raw)
+    return str(error.value)
+
+
+def test_repo_params_are_valid_and_typed():
+    params = load_params(ROOT / "params.yaml")
+    assert params.data.md5 == "7c2ac02c03563afcf9b574c7e56c153a"
+    assert params.data.url == "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+    assert isinstance(params.train.lr, float) and params.train.lr > 0
+    assert params.model.hidden_dim % params.model.heads == 0
+
+
+def test_heads_must_divide_attention_width_and_the_message_lists_valid_choices():
+    raw = repo_params()
+    raw["model"]["heads"] = 3
+    message = problems_of(raw)
+    assert "model.heads=3 must divide model.hidden_dim=64" in message
+    assert "[1, 2, 4, 8, 16, 32, 64]" in message
+
+
+def test_every_problem_is_reported_at_once_on_one_line():
+    raw = repo_params()
+    raw["train"]["lr"] = -0.1
+    raw["data"]["source"] = "kaggle"
+    raw["data"]["val_fraction"] = 1.5
+    raw["train"]["device"] = "tpu"
+    message = problems_of(raw)
+    assert "4 problem(s)" in message and "\n" not in message
+    for expected in ("train.lr=-0.1 must be > 0", "data.source='kaggle' must be one of imdb, csv, synthetic",
+                     "data.val_fraction=1.5", "train.device='tpu'"):
+        assert expected in message
+
+
+def test_types_are_checked_and_bools_are_not_numbers():
+    raw = repo_params()
+    raw["train"]["epochs"] = "five"
+    raw["model"]["embed_dim"] = True
+    raw["tokenize"]["lowercase"] = "yes"
+    message = problems_of(raw)
+    assert "train.epochs='five' must be int" in message
+    assert "model.embed_dim=True must be int" in message
+    assert "tokenize.lowercase='yes' must be bool" in message
+
+
+def test_integers_are_accepted_for_floats():
+    raw = repo_params()
+    raw["train"]["lr"] = 1
+    assert parse_params(raw).train.lr == 1.0
+
+
+def test_missing_and_unknown_keys_are_named():
+    raw = repo_params()
+    del raw["train"]["patience"]
+    raw["model"]["layers"] = 2
+    raw["extra"] = {}
+    message = problems_of(raw)
+    assert "train.patience is missing" in message
+    assert "unknown parameter model.layers" in message
+    assert "unknown section 'extra'" in message
+
+
+def test_unreadable_params_file_names_the_file(tmp_path):
+    broken = tmp_path / "params.yaml"
+    broken.write_text("data: [unclosed\n")
+    with pytest.raises(PipelineError, match="params.yaml is not valid YAML"):
+        load_params(broken)
+    with pytest.raises(PipelineError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("kind, stage, excluded", [("self", "train_self", "model.heads"),
+                                                   ("mha", "train_mha", "model.rnn")])
+def test_params_logged_for_a_model_match_what_its_dvc_stage_depends_on(kind, stage, excluded):
+    """Changing a param re-runs exactly the training stages whose MLflow runs record it."""
+    params = load_params(ROOT / "params.yaml")
+    declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"]
+    model_keys = {key for key in params.for_model(kind) if key.startswith("model.")}
+    assert model_keys == {key for key in declared if key.startswith("model.")}
+    assert "train" in declared and excluded not in declared
+    assert excluded not in params.for_model(kind)

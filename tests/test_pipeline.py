@@ -1,0 +1,149 @@
+"""End to end: real `dvc` commands in a temporary git repository, runs recorded in a real MLflow store."""
+
+import json
+import re
+import sqlite3
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import SHARED_IMDB, SHARED_IMDB_MD5, make_dvc_repo, run, small_params, write_params
+
+STAGES = ["download", "tokenize", "train_self", "train_mha", "evaluate", "report"]
+
+
+def stages_run(dvc_output: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", dvc_output)
+
+
+def mlflow_runs(repo) -> list[dict]:
+    """Runs in the checkout's mlflow.db, read with plain SQL so the test trusts no pipeline code."""
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        rows = db.execute("SELECT run_uuid, name, status FROM runs ORDER BY start_time").fetchall()
+        runs = []
+        for run_id, name, status in rows:
+            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid=?", (run_id,)).fetchall())
+            params = dict(db.execute("SELECT key, value FROM params WHERE run_uuid=?", (run_id,)).fetchall())
+            metrics = {k: v for k, v in db.execute(
+                "SELECT key, value FROM latest_metrics WHERE run_uuid=?", (run_id,)).fetchall()}
+            steps = db.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid=? AND key='val_loss'", (run_id,)).fetchone()
+            runs.append(dict(id=run_id, name=name, status=status, tags=tags, params=params, metrics=metrics,
+                             val_loss_steps=steps[0]))
+        return runs
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A repository where `dvc repro` has run the whole pipeline on a small synthetic corpus."""
+    path = make_dvc_repo(tmp_path_factory.mktemp("project"), small_params())
+    result = run(["dvc", "repro"], path)
+    assert stages_run(result.stdout) == STAGES
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-qm", "first results"], path)
+    return path
+
+
+def test_repro_writes_every_output_and_a_complete_lock(repo):
+    for output in ["data/raw/reviews.parquet", "data/processed/vocab.json", "data/processed/test.npz",
+                   "models/self/model.pt", "models/mha/model.pt", "models/self/history.csv",
+                   "reports/metrics.json", "reports/report.md", "reports/learning_curves.png",
+                   "reports/plots/roc_self.csv", "reports/plots/confusion_mha.csv"]:
+        assert (repo / output).is_file(), output
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert sorted(lock["stages"]) == sorted(STAGES)
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
+
+
+def test_metrics_have_the_documented_shape(repo):
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert sorted(metrics) == ["mha", "self"]
+    for kind, values in metrics.items():
+        for key in ["accuracy", "f1", "roc_auc", "params", "train_seconds", "epochs", "train_samples",
+                    "test_samples", "throughput", "precision", "recall"]:
+            assert key in values, (kind, key)
+        assert isinstance(values["params"], int) and values["params"] > 0
+        assert values["test_samples"] == 300 and values["train_samples"] == 270
+        assert 1 <= values["epochs"] <= 2
+    assert metrics["self"]["params"] != metrics["mha"]["params"]
+
+
+def test_report_compares_both_models_with_exact_parameter_counts(repo):
+    report = (repo / "reports/report.md").read_text()
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    runs = json.loads((repo / "models/mha/mlflow_run.json").read_text())
+    assert "| Self-attention" in report and "| Multi-head attention (LSTM + 2 heads)" in report
+    assert f"| {metrics['self']['params']} |" in report and f"| {metrics['mha']['params']} |" in report
+    assert "![" in report and "learning_curves.png" in report
+    assert runs["run_id"] in report
+    assert re.search(r"(wins\*\* by \d+\.\d\d accuracy points|A tie)", report)
+    assert (repo / "reports/learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo):
+    runs = mlflow_runs(repo)
+    assert sorted(r["tags"]["model"] for r in runs) == ["mha", "self"]
+    for r in runs:
+        kind = r["tags"]["model"]
+        assert r["status"] == "FINISHED" and r["name"] == kind
+        assert r["tags"]["dvc.stage"] == f"train_{kind}"
+        assert re.fullmatch(r"[0-9a-f]{40}", r["tags"]["git.commit"])
+        assert r["params"]["train.epochs"] == "2" and r["params"]["model.hidden_dim"] == "16"
+        assert ("model.heads" in r["params"]) == (kind == "mha")
+        assert r["val_loss_steps"] >= 1
+        assert "test_accuracy" in r["metrics"] and "test_roc_auc" in r["metrics"]
+    logged = list((repo / "mlartifacts").rglob("MLmodel"))
+    assert len(logged) == 2
+    assert "signature" in logged[0].read_text() and "pytorch" in logged[0].read_text()
+
+
+def test_dvc_plots_render(repo):
+    run(["dvc", "plots", "show", "-o", "plots_html"], repo)
+    html = (repo / "plots_html" / "index.html").read_text()
+    assert "Loss per epoch" in html and "ROC curves" in html
+
+
+def test_changing_heads_reruns_only_mha_and_downstream_as_an_experiment(repo):
+    result = run(["dvc", "exp", "run", "-S", "data.source=synthetic", "-S", "model.heads=8"], repo)
+    assert stages_run(result.stdout) == ["train_mha", "evaluate", "report"]
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    experiments = [e for commit in shown for e in (commit.get("experiments") or [])]
+    heads = [rev["data"]["params"]["params.yaml"]["data"]["model"]["heads"]
+             for e in experiments for rev in e["revs"]]
+    assert 8 in heads
+    assert stages_run(run(["dvc", "repro"], repo).stdout) == []
+    mha_runs = [r for r in mlflow_runs(repo) if r["tags"]["model"] == "mha"]
+    assert mha_runs[-1]["params"]["model.heads"] == "8" and mha_runs[-1]["tags"].get("dvc.exp_name")
+
+
+def test_temporary_experiments_still_record_to_the_checkouts_store(repo):
+    before = len(mlflow_runs(repo))
+    result = run(["dvc", "exp", "run", "--temp", "-S", "model.rnn=gru"], repo)
+    assert stages_run(result.stdout) == ["train_self", "evaluate", "report"]
+    runs = mlflow_runs(repo)
+    assert len(runs) == before + 1
+    assert runs[-1]["tags"]["model"] == "self" and runs[-1]["params"]["model.rnn"] == "gru"
+    assert runs[-1]["tags"].get("dvc.exp_name")
+    assert runs[-1]["metrics"].get("test_accuracy") is not None
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
+def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
+    if not SHARED_IMDB.is_file():
+        pytest.skip(f"real IMDB archive not found at {SHARED_IMDB} (../shared is absent)")
+    served, url = http_dir
+    (served / "aclImdb_v1_labeled.tar.gz").symlink_to(SHARED_IMDB)
+    params = small_params(**{"data.source": "imdb", "data.url": f"{url}/aclImdb_v1_labeled.tar.gz",
+                             "data.md5": SHARED_IMDB_MD5, "data.limit": 200, "tokenize.max_len": 128})
+    repo = make_dvc_repo(tmp_path / "project", params)
+    result = run(["dvc", "repro"], repo)
+    assert stages_run(result.stdout) == STAGES
+    reviews = pd.read_parquet(repo / "data/raw/reviews.parquet")
+    assert reviews.groupby("split").size().to_dict() == {"test": 200, "train": 200}
+    assert reviews["rating"].notna().all() and "<br />" in "".join(reviews["text"])
+    assert "IMDB reviews from http://127.0.0.1" in (repo / "reports/report.md").read_text()
+
+    write_params(repo / "params.yaml", params | {"data": params["data"] | {"md5": "f" * 32}})
+    failed = run(["dvc", "repro"], repo, check=False)
+    assert failed.returncode != 0
+    assert "MD5 checksum mismatch" in failed.stderr + failed.stdout

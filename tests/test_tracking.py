@@ -1,0 +1,46 @@
+import mlflow
+import pytest
+
+from pipeline import tracking
+
+
+def test_checkout_root_is_found_from_a_dvc_temporary_experiment(tmp_path, monkeypatch):
+    temp_copy = tmp_path / "project" / ".dvc" / "tmp" / "exps" / "tmpab12cd"
+    temp_copy.mkdir(parents=True)
+    monkeypatch.setenv("DVC_ROOT", str(temp_copy))
+    assert tracking.checkout_root() == tmp_path / "project"
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path / 'project' / 'mlflow.db'}"
+
+
+def test_checkout_root_is_the_working_directory_outside_dvc(tmp_path, monkeypatch):
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tracking.checkout_root() == tmp_path
+
+
+def test_mlflow_tracking_uri_from_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert tracking.tracking_uri() == "http://mlflow.example:5000"
+
+
+def test_experiment_keeps_artifacts_beside_the_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    (tmp_path / "store").mkdir()
+    experiment_id = tracking.use_experiment("comparison")
+    assert tracking.use_experiment("comparison") == experiment_id
+    experiment = mlflow.get_experiment(experiment_id)
+    assert experiment.artifact_location == (tmp_path / "store" / "mlartifacts").as_uri()
+
+
+def test_run_tags_name_the_model_stage_commit_and_dvc_experiment(monkeypatch):
+    monkeypatch.setenv("DVC_EXP_NAME", "brave-owl")
+    tags = tracking.run_tags("mha", "train_mha")
+    assert tags["model"] == "mha" and tags["dvc.stage"] == "train_mha" and tags["dvc.exp_name"] == "brave-owl"
+    assert len(tags["git.commit"]) == 40 or tags["git.commit"] == "unknown"
+    assert tracking.run_name("mha") == "mha-brave-owl"
+
+
+@pytest.fixture(autouse=True)
+def restore_tracking_uri():
+    yield
+    mlflow.set_tracking_uri(None)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from pipeline.datasets import training_splits
+from pipeline.errors import PipelineError
+from pipeline.models import ModelConfig, build_model
+from pipeline.synthetic import synthetic_reviews
+from pipeline.text import EncodedSplit, Vocabulary
+from pipeline.training import Batches, evaluate_loss, fit, resolve_device, seed_everything
+from tests.conftest import typed_small_params
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def encoded():
+    splits = training_splits(synthetic_reviews(seed=0, train_size=1000, test_size=100), 0.2, seed=0)
+    vocab = Vocabulary.build(splits["train"]["text"], 300, 1, True)
+    return {name: EncodedSplit.encode(part["text"], part["label"], vocab, 64) for name, part in splits.items()}, vocab
+
+
+def train_once(encoded, kind="self", **train_overrides):
+    splits, vocab = encoded
+    params = typed_small_params(**{"train.epochs": 4, "train.lr": 0.01} | train_overrides)
+    seed_everything(params.train.seed)
+    model = build_model(ModelConfig(kind=kind, vocab_size=len(vocab), **vars(params.model)))
+    result = fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train)
+    return model, result
+
+
+@pytest.mark.parametrize("kind", ["self", "mha"])
+def test_both_models_learn_the_synthetic_task(encoded, kind):
+    model, result = train_once(encoded, kind, **{"train.epochs": 6, "model.embed_dim": 32, "model.hidden_dim": 32})
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert max(epoch.val_accuracy for epoch in result.history) > 0.75
+
+
+def test_model_ends_with_its_best_validation_weights(encoded):
+    splits, _ = encoded
+    model, result = train_once(encoded)
+    val_loss, _ = evaluate_loss(model, Batches(splits["val"], CPU), 64)
+    assert val_loss == pytest.approx(result.history[result.best_epoch - 1].val_loss, abs=1e-6)
+    assert result.history[result.best_epoch - 1].val_loss == min(e.val_loss for e in result.history)
+
+
+def test_early_stopping_waits_patience_epochs_without_improvement(encoded):
+    splits, vocab = encoded
+    flipped_val = EncodedSplit(splits["val"].ids, splits["val"].lengths, 1 - splits["val"].labels)
+    params = typed_small_params(**{"train.epochs": 10, "train.patience": 2, "train.lr": 0.01}).train
+    seed_everything(0)
+    model = build_model(ModelConfig("self", len(vocab), 16, 16, "lstm", 2, 0.0))
+    result = fit(model, Batches(splits["train"], CPU), Batches(flipped_val, CPU), params)
+    assert len(result.history) == result.best_epoch + 2 < 10
+
+
+def test_same_seed_gives_identical_training(encoded):
+    _, first = train_once(encoded, **{"train.epochs": 2})
+    _, second = train_once(encoded, **{"train.epochs": 2})
+    strip = lambda result: [(e.train_loss, e.val_loss, e.val_accuracy) for e in result.history]  # noqa: E731
+    assert strip(first) == strip(second)
+
+
+def test_batches_cover_every_review_once_trimmed_to_their_longest(encoded):
+    splits, _ = encoded
+    batches = Batches(splits["train"], CPU)
+    seen = []
+    for ids, lengths, labels in batches.shuffled(32, np.random.default_rng(0)):
+        assert ids.shape[1] == int(lengths.max()) and len(ids) == len(labels) <= 32
+        seen += ids[:, 0].tolist()
+    assert len(seen) == len(batches)
+    indices = np.concatenate([idx for idx, _ in batches.in_length_order(100)])
+    assert sorted(indices.tolist()) == list(range(len(batches)))
+
+
+def test_device_choice():
+    assert resolve_device("cpu") == CPU
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(PipelineError, match="train.device=cuda but no CUDA GPU"):
+            resolve_device("cuda")
