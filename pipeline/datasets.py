@@ -47,7 +47,9 @@ def read_imdb_archive(archive: Path) -> pd.DataFrame:
                     text = tar.extractfile(member).read().decode("utf-8", errors="replace")
                     rows.append((text, int(sentiment == "pos"), split, int(rating), int(review_id)))
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise PipelineError(f"{archive} is not a readable .tar.gz archive ({error}); delete it and download again") from None
+        raise PipelineError(
+            f"{archive} is not a readable .tar.gz archive ({error}); delete it and download again"
+        ) from None
     reviews = pd.DataFrame(rows, columns=["text", "label", "split", "rating", "id"])
     missing = sorted({"train", "test"} - set(reviews["split"]))
     if missing:

@@ -39,7 +39,7 @@ def main(
     for kind in MODEL_KINDS:
         folder = models / kind
         if not (folder / "model.pt").is_file():
-            raise PipelineError(f"{folder}/model.pt not found: run the train_{kind} stage first (dvc repro train_{kind})")
+            raise PipelineError(f"{folder}/model.pt not found: run the train_{kind} stage first (dvc repro)")
         model = load_checkpoint(folder / "model.pt").to(device)
         probabilities, throughput = timed_predictions(model, batches)
         scores = classification_metrics(test.labels, probabilities)

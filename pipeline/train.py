@@ -53,7 +53,7 @@ def main(
     config = ModelConfig(kind=kind, vocab_size=len(vocab), **asdict(settings.model))
     network = build_model(config).to(device)
     parameter_count = count_parameters(network)
-    typer.echo(f"{kind}: {parameter_count:,} trainable parameters, {len(train)} train / {len(val)} val reviews on {device}")
+    typer.echo(f"{kind}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; {device}")
 
     tracking.use_experiment(settings.mlflow.experiment)
     with mlflow.start_run(run_name=tracking.run_name(kind), tags=tracking.run_tags(kind, f"train_{kind}")) as run:
