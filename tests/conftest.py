@@ -81,6 +81,7 @@ def make_dvc_repo(dest: Path, params: dict) -> Path:
     run(["git", "config", "user.name", "Tests"], dest)
     run(["dvc", "init", "-q"], dest)
     run(["dvc", "config", "core.analytics", "false"], dest)
+    run(["dvc", "config", "core.check_update", "false"], dest)
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-qm", "pipeline"], dest)
     return dest
