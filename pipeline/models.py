@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from pipeline.files import atomic_path
 from pipeline.text import PAD_ID
@@ -41,12 +40,31 @@ def lengths_of(ids: torch.Tensor) -> torch.Tensor:
     return (~padding_mask(ids)).sum(dim=1).clamp(min=1)
 
 
-def run_rnn(rnn: nn.RNNBase, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """RNN states over a padded batch, packed so padding never enters the recurrence."""
-    packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    states, _ = rnn(packed)
-    states, _ = pad_packed_sequence(states, batch_first=True, total_length=embedded.size(1))
-    return states
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each sequence's first `length` steps in reverse order; the padding after them stays in place."""
+    positions = torch.arange(x.size(1), device=x.device).unsqueeze(0)
+    source = lengths.unsqueeze(1) - 1 - positions
+    source = torch.where(source >= 0, source, positions)
+    return x.gather(1, source.unsqueeze(-1).expand_as(x))
+
+
+class BidirectionalRNN(nn.Module):
+    """A forward and a backward RNN over a padded batch, states concatenated.
+
+    The backward RNN reads each review reversed within its own length, so padding (always at the end)
+    never reaches a real token's state in either direction. This is exact like packed sequences, and
+    several times faster on CPU, where PyTorch's packed RNN path is slow.
+    """
+
+    def __init__(self, cell: type[nn.RNNBase], input_dim: int, hidden_dim: int):
+        super().__init__()
+        self.forward_rnn = cell(input_dim, hidden_dim, batch_first=True)
+        self.backward_rnn = cell(input_dim, hidden_dim, batch_first=True)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        forward_states, _ = self.forward_rnn(x)
+        backward_states, _ = self.backward_rnn(reverse_within_lengths(x, lengths))
+        return torch.cat([forward_states, reverse_within_lengths(backward_states, lengths)], dim=-1)
 
 
 def masked_mean(states: torch.Tensor, pad: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -79,7 +97,7 @@ class SelfAttentionClassifier(nn.Module):
         width = 2 * config.hidden_dim
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
         cell = {"lstm": nn.LSTM, "gru": nn.GRU}[config.rnn]
-        self.rnn = cell(config.embed_dim, config.hidden_dim, batch_first=True, bidirectional=True)
+        self.rnn = BidirectionalRNN(cell, config.embed_dim, config.hidden_dim)
         self.attention = SelfAttention(width)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(width, 1)
@@ -91,7 +109,7 @@ class SelfAttentionClassifier(nn.Module):
         """Logits (batch,) and attention weights (batch, query, key)."""
         lengths = lengths_of(ids) if lengths is None else lengths
         pad = padding_mask(ids)
-        states = run_rnn(self.rnn, self.embedding(ids), lengths)
+        states = self.rnn(self.embedding(ids), lengths)
         attended, weights = self.attention(states, pad)
         pooled = masked_mean(states + attended, pad, lengths)
         return self.classifier(self.dropout(pooled)).squeeze(-1), weights
@@ -116,7 +134,7 @@ class MultiHeadAttentionClassifier(nn.Module):
         """Logits (batch,) and per-head attention weights (batch, heads, query, key), or None."""
         lengths = lengths_of(ids) if lengths is None else lengths
         pad = padding_mask(ids)
-        states = run_rnn(self.rnn, self.embedding(ids), lengths)
+        states, _ = self.rnn(self.embedding(ids))  # padding trails, so it never reaches a real token's state
         attended, weights = self.attention(
             states, states, states, key_padding_mask=pad, need_weights=need_weights, average_attn_weights=False
         )

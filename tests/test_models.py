@@ -1,7 +1,16 @@
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from pipeline.models import ModelConfig, build_model, count_parameters, load_checkpoint, save_checkpoint
+from pipeline.models import (
+    BidirectionalRNN,
+    ModelConfig,
+    build_model,
+    count_parameters,
+    load_checkpoint,
+    reverse_within_lengths,
+    save_checkpoint,
+)
 from pipeline.text import PAD_ID
 
 
@@ -55,7 +64,8 @@ def test_multi_head_attention_has_one_weight_map_per_head_masked_at_padding():
 
 def test_architectures_are_what_the_comparison_claims():
     self_model = build_model(config("self", rnn="gru"))
-    assert isinstance(self_model.rnn, torch.nn.GRU) and self_model.rnn.bidirectional
+    assert isinstance(self_model.rnn.forward_rnn, torch.nn.GRU)
+    assert isinstance(self_model.rnn.backward_rnn, torch.nn.GRU)
     mha = build_model(config("mha"))
     assert isinstance(mha.rnn, torch.nn.LSTM) and not mha.rnn.bidirectional
     assert mha.attention.num_heads == 3
@@ -74,3 +84,29 @@ def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
     assert loaded.config == model.config
     assert torch.equal(loaded(ids, lengths), model(ids, lengths))
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_reversal_within_lengths_keeps_padding_in_place_and_undoes_itself():
+    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]).unsqueeze(-1)
+    lengths = torch.tensor([3, 2])
+    reversed_x = reverse_within_lengths(x, lengths)
+    assert reversed_x.squeeze(-1).tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+    assert torch.equal(reverse_within_lengths(reversed_x, lengths), x)
+
+
+def test_bidirectional_rnn_matches_pytorchs_packed_bidirectional_lstm():
+    """Same weights, same states at every real token as nn.LSTM(bidirectional=True) on packed sequences."""
+    torch.manual_seed(0)
+    ours = BidirectionalRNN(torch.nn.LSTM, 3, 4)
+    reference = torch.nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(reference, name).copy_(getattr(ours.forward_rnn, name))
+            getattr(reference, name + "_reverse").copy_(getattr(ours.backward_rnn, name))
+    x = torch.randn(2, 5, 3)
+    lengths = torch.tensor([5, 3])
+    packed = pack_padded_sequence(x, lengths, batch_first=True)
+    expected, _ = pad_packed_sequence(reference(packed)[0], batch_first=True)
+    actual = ours(x, lengths)
+    assert torch.allclose(actual[0], expected[0], atol=1e-6)
+    assert torch.allclose(actual[1, :3], expected[1, :3], atol=1e-6)

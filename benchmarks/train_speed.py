@@ -1,0 +1,131 @@
+"""Training speed and accuracy: the pipeline's trainer against a plain PyTorch tutorial loop.
+
+The reference is what a typical tutorial writes for the same self-attention architecture and sizes:
+every review padded to max_len, batches of 64 from a shuffled DataLoader, no bucketing, no packing,
+Adam. The pipeline's train_self and train_mha run as the pipeline runs them (params.yaml, with the
+sizes below forced so the comparison is like for like). All three see the same IMDB reviews, tokenised
+by the pipeline's tokenizer. Prints samples/s, test accuracy and the speed-up; asserts nothing.
+
+    .venv/bin/python -m benchmarks.train_speed --train-size 5000 --test-size 5000 --epochs 2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import typer
+from sklearn.metrics import accuracy_score
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from pipeline.datasets import limit_per_split, read_imdb_archive, training_splits
+from pipeline.models import ModelConfig, build_model
+from pipeline.params import load_params
+from pipeline.text import EncodedSplit, Vocabulary
+from pipeline.training import Batches, fit, predict_proba, seed_everything
+
+ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
+REFERENCE_BATCH = 64
+
+
+class TutorialSelfAttention(nn.Module):
+    """The same layers as the pipeline's self-attention model, run the tutorial way (no packing)."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, dropout: float):
+        super().__init__()
+        width = 2 * hidden_dim
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.rnn = nn.LSTM(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.query, self.key, self.value = nn.Linear(width, width), nn.Linear(width, width), nn.Linear(width, width)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(width, 1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        pad = ids == 0
+        states, _ = self.rnn(self.embedding(ids))
+        scores = self.query(states) @ self.key(states).transpose(1, 2) / math.sqrt(states.size(-1))
+        weights = scores.masked_fill(pad.unsqueeze(1), float("-inf")).softmax(-1)
+        mixed = states + weights @ self.value(states)
+        pooled = (mixed * (~pad).unsqueeze(-1)).sum(1) / (~pad).sum(1, keepdim=True)
+        return self.classifier(self.dropout(pooled)).squeeze(-1)
+
+
+def reference_run(splits, vocab_size, model_params, lr, epochs, seed) -> tuple[float, float]:
+    seed_everything(seed)
+    model = TutorialSelfAttention(vocab_size, model_params.embed_dim, model_params.hidden_dim, model_params.dropout)
+    train = splits["train"]
+    loader = DataLoader(TensorDataset(torch.from_numpy(train.ids).long(), torch.from_numpy(train.labels).float()),
+                        batch_size=REFERENCE_BATCH, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.BCEWithLogitsLoss()
+    started = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for ids, labels in loader:
+            optimizer.zero_grad()
+            loss_fn(model(ids), labels).backward()
+            optimizer.step()
+    seconds = time.perf_counter() - started
+    model.eval()
+    with torch.inference_mode():
+        test_ids = torch.from_numpy(splits["test"].ids).long()
+        logits = torch.cat([model(test_ids[i : i + 256]) for i in range(0, len(test_ids), 256)])
+    accuracy = accuracy_score(splits["test"].labels, (logits > 0).numpy())
+    return len(train) * epochs / seconds, accuracy
+
+
+def pipeline_run(kind, splits, vocab_size, params, epochs) -> tuple[float, float, int]:
+    train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs, device="cpu")
+    seed_everything(train_params.seed)
+    model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model)))
+    cpu = torch.device("cpu")
+    result = fit(model, Batches(splits["train"], cpu), Batches(splits["val"], cpu), train_params)
+    probabilities = predict_proba(model, Batches(splits["test"], cpu), 512)
+    accuracy = accuracy_score(splits["test"].labels, probabilities >= 0.5)
+    return len(splits["train"]) * len(result.history) / result.seconds, accuracy, len(result.history)
+
+
+def main(
+    train_size: int = typer.Option(5000, help="Train reviews (stratified subset of IMDB's 25,000)."),
+    test_size: int = typer.Option(5000, help="Test reviews."),
+    epochs: int = typer.Option(2, help="Epochs for every trainer (the pipeline's early stopping is off)."),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params"),
+    archive: Path = typer.Option(ARCHIVE, help="The IMDB archive."),
+) -> None:
+    params = load_params(params_file)
+    params = dataclasses.replace(
+        params,
+        tokenize=dataclasses.replace(params.tokenize, max_len=256),
+        model=dataclasses.replace(params.model, embed_dim=128, hidden_dim=64),
+    )
+    full = read_imdb_archive(archive)
+    reviews = pd.concat([limit_per_split(full[full["split"] == split], size, params.data.seed)
+                         for split, size in (("train", train_size), ("test", test_size))])
+    parts = training_splits(reviews, params.data.val_fraction, params.data.seed)
+    tok = params.tokenize
+    vocab = Vocabulary.build(parts["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
+    splits = {name: EncodedSplit.encode(p["text"], p["label"], vocab, tok.max_len) for name, p in parts.items()}
+
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "
+          f"embed 128, hidden 64, {epochs} epochs, mean length {np.mean(splits['train'].lengths):.0f} tokens")
+    rows = [("reference loop (self-attention, padded, batch 64)",
+             *reference_run(splits, len(vocab), params.model, params.train.lr, epochs, params.train.seed), epochs)]
+    for kind in ("self", "mha"):
+        rows.append((f"pipeline train_{kind} (batch {params.train.batch_size})",
+                     *pipeline_run(kind, splits, len(vocab), params, epochs)))
+    reference_speed = rows[0][1]
+    print("\n| trainer | samples/s | test accuracy | epochs | speed vs reference |\n|---|---:|---:|---:|---:|")
+    for name, speed, accuracy, trained in rows:
+        print(f"| {name} | {speed:.1f} | {accuracy:.4f} | {trained} | {speed / reference_speed:.2f}x |")
+
+
+if __name__ == "__main__":
+    typer.run(main)
