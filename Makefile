@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep runs offline: no usage reporting from MLflow.
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup demo test repro clean
+.PHONY: setup demo test repro
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,3 @@ test: setup
 # The full pipeline on the real IMDB reviews (undoes the demo's data.source=synthetic).
 repro: setup
 	dvc exp run -S data.source=imdb
-
-clean:
-	rm -rf data/raw data/processed models/self models/mha reports/metrics.json reports/report.md reports/plots reports/*.png
