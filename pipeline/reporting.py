@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pipeline.params import Params  # noqa: E402
+from pipeline.params import Params
 
 TIE_POINTS = 0.5  # accuracy differences below this many points are called a tie
 
@@ -25,7 +22,8 @@ def model_names(params: Params) -> dict[str, str]:
 
 def plot_learning_curves(histories: dict[str, pd.DataFrame], names: dict[str, str], path: Path) -> None:
     """Loss and accuracy per epoch, training dashed and validation solid, one colour per model."""
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    figure = Figure(figsize=(11, 4), layout="tight")  # no pyplot: no GUI backend, no global figure state
+    loss_axis, accuracy_axis = figure.subplots(1, 2)
     for (kind, history), colour in zip(histories.items(), ("tab:blue", "tab:orange")):
         for column, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
             axis.plot(history["epoch"], history[f"train_{column}"], "--", color=colour, label=f"{names[kind]} train")
@@ -36,9 +34,7 @@ def plot_learning_curves(histories: dict[str, pd.DataFrame], names: dict[str, st
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
     accuracy_axis.legend(fontsize=8, loc="lower right")
-    figure.tight_layout()
     figure.savefig(path, dpi=110, format="png")
-    plt.close(figure)
 
 
 def verdict(metrics: dict[str, dict], names: dict[str, str]) -> str:

@@ -25,8 +25,7 @@ def mlflow_runs(repo) -> list[dict]:
         for run_id, name, status in rows:
             tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid=?", (run_id,)).fetchall())
             params = dict(db.execute("SELECT key, value FROM params WHERE run_uuid=?", (run_id,)).fetchall())
-            metrics = {k: v for k, v in db.execute(
-                "SELECT key, value FROM latest_metrics WHERE run_uuid=?", (run_id,)).fetchall()}
+            metrics = dict(db.execute("SELECT key, value FROM latest_metrics WHERE run_uuid=?", (run_id,)).fetchall())
             steps = db.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid=? AND key='val_loss'", (run_id,)).fetchone()
             runs.append(dict(id=run_id, name=name, status=status, tags=tags, params=params, metrics=metrics,
                              val_loss_steps=steps[0]))
