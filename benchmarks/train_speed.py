@@ -12,7 +12,6 @@ by the pipeline's tokenizer. Prints samples/s, test accuracy and the speed-up; a
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
 import time
 from pathlib import Path
@@ -43,17 +42,15 @@ class TutorialSelfAttention(nn.Module):
         width = 2 * hidden_dim
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.rnn = nn.LSTM(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
-        self.query, self.key, self.value = nn.Linear(width, width), nn.Linear(width, width), nn.Linear(width, width)
+        self.project, self.score = nn.Linear(width, width), nn.Linear(width, 1, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(width, 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        pad = ids == 0
         states, _ = self.rnn(self.embedding(ids))
-        scores = self.query(states) @ self.key(states).transpose(1, 2) / math.sqrt(states.size(-1))
-        weights = scores.masked_fill(pad.unsqueeze(1), float("-inf")).softmax(-1)
-        mixed = states + weights @ self.value(states)
-        pooled = (mixed * (~pad).unsqueeze(-1)).sum(1) / (~pad).sum(1, keepdim=True)
+        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)
+        weights = scores.masked_fill(ids == 0, float("-inf")).softmax(-1)
+        pooled = (weights.unsqueeze(-1) * states).sum(1)
         return self.classifier(self.dropout(pooled)).squeeze(-1)
 
 
@@ -111,7 +108,10 @@ def main(
     parts = training_splits(reviews, params.data.val_fraction, params.data.seed)
     tok = params.tokenize
     vocab = Vocabulary.build(parts["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
-    splits = {name: EncodedSplit.encode(p["text"], p["label"], vocab, tok.max_len) for name, p in parts.items()}
+    splits = {
+        name: EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len, tok.keep)
+        for name, part in parts.items()
+    }
 
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "

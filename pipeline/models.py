@@ -1,8 +1,11 @@
 """The two classifiers under comparison, read top to bottom.
 
-Both embed words (randomly initialised), run an RNN over them, let an attention layer mix the RNN
-states, mean-pool the non-padding positions and map the pooled vector to one logit. They differ only in
-the middle: a bidirectional RNN with a single self-attention head, or an LSTM with multi-head attention.
+Both embed words (randomly initialised, with dropout so that rare words are not simply memorised), run
+an RNN over them, let attention decide which states matter, and map one vector per review to one logit.
+They differ in the middle:
+- self-attention: a bidirectional RNN, then self-attentive pooling (one learned weight per token);
+- multi-head attention: an LSTM, then Transformer-style scaled dot-product attention in `heads` heads
+  (every token attends to every token), added to the LSTM states and mean-pooled.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from pipeline.files import atomic_path
+from pipeline.rnn_pair import run_pair, runs_concurrently
 from pipeline.text import PAD_ID
 
 
@@ -53,7 +58,8 @@ class BidirectionalRNN(nn.Module):
 
     The backward RNN reads each review reversed within its own length, so padding (always at the end)
     never reaches a real token's state in either direction. This is exact like packed sequences, and
-    several times faster on CPU, where PyTorch's packed RNN path is slow.
+    several times faster on CPU, where PyTorch's packed RNN path is slow; there the two directions also
+    run on separate cores.
     """
 
     def __init__(self, cell: type[nn.RNNBase], input_dim: int, hidden_dim: int):
@@ -62,8 +68,11 @@ class BidirectionalRNN(nn.Module):
         self.backward_rnn = cell(input_dim, hidden_dim, batch_first=True)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        forward_states, _ = self.forward_rnn(x)
-        backward_states, _ = self.backward_rnn(reverse_within_lengths(x, lengths))
+        reversed_x = reverse_within_lengths(x, lengths)
+        if runs_concurrently(x):
+            forward_states, backward_states = run_pair(self.forward_rnn, x, self.backward_rnn, reversed_x)
+        else:
+            forward_states, backward_states = self.forward_rnn(x)[0], self.backward_rnn(reversed_x)[0]
         return torch.cat([forward_states, reverse_within_lengths(backward_states, lengths)], dim=-1)
 
 
@@ -73,23 +82,25 @@ def masked_mean(states: torch.Tensor, pad: torch.Tensor, lengths: torch.Tensor) 
 
 
 class SelfAttention(nn.Module):
-    """Single-head scaled dot-product self-attention: every position scores every other; padding masked."""
+    """Self-attentive pooling (Lin et al. 2017, one hop): every state scores itself through a small MLP,
+    and the review is the softmax-weighted sum of its states.
+
+    One weight per token, so the weights read directly as what the model looked at; linear in length.
+    """
 
     def __init__(self, dim: int):
         super().__init__()
-        self.query = nn.Linear(dim, dim)
-        self.key = nn.Linear(dim, dim)
-        self.value = nn.Linear(dim, dim)
+        self.project = nn.Linear(dim, dim)
+        self.score = nn.Linear(dim, 1, bias=False)
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scores = self.query(x) @ self.key(x).transpose(1, 2) / math.sqrt(x.size(-1))
-        scores = scores.masked_fill(pad.unsqueeze(1), float("-inf"))
-        weights = scores.softmax(dim=-1)  # (batch, query, key)
-        return weights @ self.value(x), weights
+    def forward(self, states: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)
+        weights = scores.masked_fill(pad, float("-inf")).softmax(dim=-1)  # (batch, steps)
+        return (weights.unsqueeze(-1) * states).sum(dim=1), weights
 
 
 class SelfAttentionClassifier(nn.Module):
-    """embedding -> bidirectional LSTM/GRU -> self-attention -> mean pool -> dropout -> dense."""
+    """embedding -> dropout -> bidirectional LSTM/GRU -> self-attentive pooling -> dropout -> dense."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -106,24 +117,52 @@ class SelfAttentionClassifier(nn.Module):
         return self.forward_with_attention(ids, lengths)[0]
 
     def forward_with_attention(self, ids, lengths=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (batch,) and attention weights (batch, query, key)."""
+        """Logits (batch,) and one attention weight per token (batch, steps)."""
         lengths = lengths_of(ids) if lengths is None else lengths
-        pad = padding_mask(ids)
-        states = self.rnn(self.embedding(ids), lengths)
-        attended, weights = self.attention(states, pad)
-        pooled = masked_mean(states + attended, pad, lengths)
+        states = self.rnn(self.dropout(self.embedding(ids)), lengths)
+        pooled, weights = self.attention(states, padding_mask(ids))
         return self.classifier(self.dropout(pooled)).squeeze(-1), weights
 
 
+class MultiHeadSelfAttention(nn.Module):
+    """Transformer-style attention: `heads` heads of width dim / heads, each scoring every position.
+
+    Training and evaluation go through PyTorch's fused attention kernel, which never materialises the
+    (query, key) score matrix and runs 2-3x faster on CPU than nn.MultiheadAttention; the explicit
+    softmax runs only when the weights are asked for.
+    """
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.in_proj = nn.Linear(dim, 3 * dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor, need_weights: bool = False):
+        batch, steps, dim = x.shape
+        query, key, value = (
+            part.view(batch, steps, self.heads, dim // self.heads).transpose(1, 2)
+            for part in self.in_proj(x).chunk(3, dim=-1)
+        )
+        keep = ~pad[:, None, None, :]  # (batch, 1, 1, key): broadcast over heads and queries
+        if need_weights:
+            scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))
+            weights = scores.masked_fill(~keep, float("-inf")).softmax(dim=-1)  # (batch, heads, query, key)
+            mixed = weights @ value
+        else:
+            weights, mixed = None, F.scaled_dot_product_attention(query, key, value, attn_mask=keep)
+        return self.out_proj(mixed.transpose(1, 2).reshape(batch, steps, dim)), weights
+
+
 class MultiHeadAttentionClassifier(nn.Module):
-    """embedding -> LSTM -> multi-head self-attention (`heads`) -> mean pool -> dropout -> dense."""
+    """embedding -> dropout -> LSTM -> multi-head self-attention (`heads`) -> mean pool -> dropout -> dense."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
         self.rnn = nn.LSTM(config.embed_dim, config.hidden_dim, batch_first=True)
-        self.attention = nn.MultiheadAttention(config.hidden_dim, config.heads, batch_first=True)
+        self.attention = MultiHeadSelfAttention(config.hidden_dim, config.heads)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.hidden_dim, 1)
 
@@ -134,10 +173,9 @@ class MultiHeadAttentionClassifier(nn.Module):
         """Logits (batch,) and per-head attention weights (batch, heads, query, key), or None."""
         lengths = lengths_of(ids) if lengths is None else lengths
         pad = padding_mask(ids)
-        states, _ = self.rnn(self.embedding(ids))  # padding trails, so it never reaches a real token's state
-        attended, weights = self.attention(
-            states, states, states, key_padding_mask=pad, need_weights=need_weights, average_attn_weights=False
-        )
+        # padding trails the review, so it never reaches a real token's state
+        states, _ = self.rnn(self.dropout(self.embedding(ids)))
+        attended, weights = self.attention(states, pad, need_weights)
         pooled = masked_mean(states + attended, pad, lengths)
         return self.classifier(self.dropout(pooled)).squeeze(-1), weights
 

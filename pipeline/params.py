@@ -16,6 +16,7 @@ SOURCES = ("imdb", "csv", "synthetic")
 RNNS = ("lstm", "gru")
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_KINDS = ("self", "mha")
+TRUNCATIONS = ("head", "tail", "head_tail")
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ class TokenizeParams:
     min_freq: int
     lowercase: bool
     max_len: int
+    keep: str
 
     def problems(self) -> list[str]:
-        found = []
+        found = _choice("tokenize.keep", self.keep, TRUNCATIONS)
         if self.vocab_size < 3:
             found.append(f"tokenize.vocab_size={self.vocab_size} must be >= 3 (padding, unknown and at least one word)")
         found += _at_least("tokenize.min_freq", self.min_freq, 1)

@@ -15,7 +15,7 @@ TIE_POINTS = 0.5  # accuracy differences below this many points are called a tie
 
 def model_names(params: Params) -> dict[str, str]:
     return {
-        "self": f"Self-attention (Bi{params.model.rnn.upper()} + 1 head)",
+        "self": f"Self-attention (Bi{params.model.rnn.upper()} + attentive pooling)",
         "mha": f"Multi-head attention (LSTM + {params.model.heads} heads)",
     }
 
@@ -94,7 +94,7 @@ def render_report(
         f"- Data: {source}; {first['train_samples']} train, {first['val_samples']} validation, "
         f"{first['test_samples']} test reviews" + (f" (data.limit={data.limit} per split)" if data.limit else "") + ".",
         f"- Tokens: vocabulary of {tok.vocab_size} (min_freq {tok.min_freq}, lowercase {tok.lowercase}), "
-        f"reviews truncated to {tok.max_len} tokens.",
+        f"reviews longer than {tok.max_len} tokens cut to their {tok.keep.replace('_', ' and ')}.",
         f"- Models: embed_dim {model.embed_dim}, hidden_dim {model.hidden_dim}, dropout {model.dropout}; "
         f"self-attention RNN {model.rnn} (bidirectional), multi-head attention {model.heads} heads.",
         f"- Training: Adam lr {train.lr}, batch {train.batch_size}, up to {train.epochs} epochs, early stopping "

@@ -55,6 +55,15 @@ class Vocabulary:
         return cls(data["tokens"], data["lowercase"])
 
 
+def truncate(ids: list[int], max_len: int, keep: str) -> list[int]:
+    """A long review's first `max_len` tokens ("head"), its last ("tail"), or its first quarter and last
+    three quarters ("head_tail"): reviews open with the setting and close with the verdict."""
+    if len(ids) <= max_len or keep == "head":
+        return ids[:max_len]
+    head = max_len // 4 if keep == "head_tail" else 0
+    return ids[:head] + ids[len(ids) - (max_len - head) :]
+
+
 @dataclass(frozen=True)
 class EncodedSplit:
     """Reviews as a padded id matrix (n, max_len), their true lengths (>= 1) and labels."""
@@ -67,9 +76,11 @@ class EncodedSplit:
         return len(self.labels)
 
     @classmethod
-    def encode(cls, texts: Iterable[str], labels: Iterable[int], vocab: Vocabulary, max_len: int) -> EncodedSplit:
-        """Keep each review's first `max_len` tokens; an empty review becomes a single <unk>."""
-        rows = [vocab.ids(text)[:max_len] or [UNK_ID] for text in texts]
+    def encode(
+        cls, texts: Iterable[str], labels: Iterable[int], vocab: Vocabulary, max_len: int, keep: str
+    ) -> EncodedSplit:
+        """Reviews cut to `max_len` tokens (see `truncate`); an empty review becomes a single <unk>."""
+        rows = [truncate(vocab.ids(text), max_len, keep) or [UNK_ID] for text in texts]
         ids = np.full((len(rows), max_len), PAD_ID, dtype=np.int32)
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
         for i, row in enumerate(rows):

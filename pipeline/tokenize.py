@@ -31,7 +31,7 @@ def main(
     tok = settings.tokenize
     vocab = Vocabulary.build(splits["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
     for name, part in splits.items():
-        encoded = EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len)
+        encoded = EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len, tok.keep)
         with atomic_path(out / f"{name}.npz") as partial:
             encoded.save(partial)
         typer.echo(f"{name}: {len(encoded)} reviews, mean length {encoded.lengths.mean():.0f} tokens")

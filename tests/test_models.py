@@ -47,9 +47,9 @@ def test_self_attention_weights_ignore_padding_and_sum_to_one():
     model = build_model(config("self")).eval()
     ids, lengths = batch()
     _, weights = model.forward_with_attention(ids, lengths)
-    assert weights.shape == (2, 5, 5)
-    assert torch.allclose(weights.sum(-1), torch.ones(2, 5))
-    assert torch.all(weights[1, :, 2:] == 0)
+    assert weights.shape == (2, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(2))
+    assert torch.all(weights[1, 2:] == 0)
 
 
 def test_multi_head_attention_has_one_weight_map_per_head_masked_at_padding():
@@ -68,7 +68,7 @@ def test_architectures_are_what_the_comparison_claims():
     assert isinstance(self_model.rnn.backward_rnn, torch.nn.GRU)
     mha = build_model(config("mha"))
     assert isinstance(mha.rnn, torch.nn.LSTM) and not mha.rnn.bidirectional
-    assert mha.attention.num_heads == 3
+    assert mha.attention.heads == 3
     embedding = 50 * 8
     assert count_parameters(mha) == (
         embedding + 4 * (8 * 12 + 12 * 12 + 2 * 12) + (3 * 12 * 12 + 3 * 12) + (12 * 12 + 12) + (12 + 1)
@@ -110,3 +110,39 @@ def test_bidirectional_rnn_matches_pytorchs_packed_bidirectional_lstm():
     actual = ours(x, lengths)
     assert torch.allclose(actual[0], expected[0], atol=1e-6)
     assert torch.allclose(actual[1, :3], expected[1, :3], atol=1e-6)
+
+
+def test_fused_attention_kernel_gives_the_explicit_softmax_result():
+    torch.manual_seed(0)
+    model = build_model(config("mha", heads=4)).eval()
+    ids, lengths = batch()
+    fused, no_weights = model.forward_with_attention(ids, lengths, need_weights=False)
+    explicit, _ = model.forward_with_attention(ids, lengths, need_weights=True)
+    assert no_weights is None
+    assert torch.allclose(fused, explicit, atol=1e-6)
+
+
+def test_directions_on_separate_cores_give_the_sequential_states_and_gradients():
+    torch.manual_seed(0)
+    rnn = BidirectionalRNN(torch.nn.LSTM, 3, 4)
+    x = torch.randn(2, 5, 3, requires_grad=True)
+    lengths = torch.tensor([5, 3])
+    upstream = torch.randn(2, 5, 8)
+
+    def states_and_gradients(threads: int):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            x.grad = None
+            rnn.zero_grad()
+            states = rnn(x, lengths)
+            (states * upstream).sum().backward()
+            with torch.inference_mode():
+                inferred = rnn(x, lengths)
+        finally:
+            torch.set_num_threads(previous)
+        return [states, inferred, x.grad, *(p.grad for p in rnn.parameters())]
+
+    sequential, concurrent = states_and_gradients(1), states_and_gradients(2)
+    for expected, actual in zip(sequential, concurrent, strict=True):
+        assert torch.allclose(expected, actual, atol=1e-6)

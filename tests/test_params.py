@@ -34,10 +34,12 @@ def test_every_problem_is_reported_at_once_on_one_line():
     raw["data"]["source"] = "kaggle"
     raw["data"]["val_fraction"] = 1.5
     raw["train"]["device"] = "tpu"
+    raw["tokenize"]["keep"] = "middle"
     message = problems_of(raw)
-    assert "4 problem(s)" in message and "\n" not in message
+    assert "5 problem(s)" in message and "\n" not in message
     for expected in ("train.lr=-0.1 must be > 0", "data.source='kaggle' must be one of imdb, csv, synthetic",
-                     "data.val_fraction=1.5", "train.device='tpu'"):
+                     "data.val_fraction=1.5", "train.device='tpu'",
+                     "tokenize.keep='middle' must be one of head, tail, head_tail"):
         assert expected in message
 
 

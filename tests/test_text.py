@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from pipeline.text import PAD_ID, UNK_ID, EncodedSplit, Vocabulary, tokenize
+from pipeline.text import PAD_ID, UNK_ID, EncodedSplit, Vocabulary, tokenize, truncate
 
 
 def test_tokenize_removes_html_breaks_lowercases_and_keeps_exclamations():
@@ -18,10 +19,19 @@ def test_vocabulary_orders_by_frequency_then_alphabet_and_respects_min_freq_and_
 
 def test_encoding_truncates_pads_and_never_yields_an_empty_review():
     vocab = Vocabulary(["<pad>", "<unk>", "good", "film"], lowercase=True)
-    split = EncodedSplit.encode(["good film good film good", "film", ""], [1, 0, 1], vocab, max_len=3)
+    split = EncodedSplit.encode(["good film good film good", "film", ""], [1, 0, 1], vocab, max_len=3, keep="head")
     assert split.ids.tolist() == [[2, 3, 2], [3, PAD_ID, PAD_ID], [UNK_ID, PAD_ID, PAD_ID]]
     assert split.lengths.tolist() == [3, 1, 1]
     assert split.labels.tolist() == [1, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("keep", "expected"),
+    [("head", list(range(8))), ("tail", list(range(12, 20))), ("head_tail", [0, 1, 14, 15, 16, 17, 18, 19])],
+)
+def test_long_reviews_keep_the_chosen_part(keep, expected):
+    assert truncate(list(range(20)), 8, keep) == expected
+    assert truncate([5, 6], 8, keep) == [5, 6]
 
 
 def test_encoded_split_and_vocabulary_round_trip(tmp_path):
@@ -29,7 +39,7 @@ def test_encoded_split_and_vocabulary_round_trip(tmp_path):
     vocab.save(tmp_path / "vocab.json")
     loaded = Vocabulary.load(tmp_path / "vocab.json")
     assert (loaded.tokens, loaded.lowercase) == (vocab.tokens, False)
-    split = EncodedSplit.encode(["word word", "other"], [0, 1], vocab, max_len=4)
+    split = EncodedSplit.encode(["word word", "other"], [0, 1], vocab, max_len=4, keep="head")
     split.save(tmp_path / "train.npz")
     again = EncodedSplit.load(tmp_path / "train.npz")
     assert np.array_equal(again.ids, split.ids) and np.array_equal(again.lengths, split.lengths)

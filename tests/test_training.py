@@ -17,7 +17,11 @@ CPU = torch.device("cpu")
 def encoded():
     splits = training_splits(synthetic_reviews(seed=0, train_size=1000, test_size=100), 0.2, seed=0)
     vocab = Vocabulary.build(splits["train"]["text"], 300, 1, True)
-    return {name: EncodedSplit.encode(part["text"], part["label"], vocab, 64) for name, part in splits.items()}, vocab
+    encoded = {
+        name: EncodedSplit.encode(part["text"], part["label"], vocab, 64, "head")
+        for name, part in splits.items()
+    }
+    return encoded, vocab
 
 
 def train_once(encoded, kind="self", **train_overrides):
