@@ -17,20 +17,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import typer
 from sklearn.metrics import accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pipeline.datasets import limit_per_split, read_imdb_archive, training_splits
+from benchmarks.imdb import ARCHIVE, encoded_splits, read_reviews
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import load_params
-from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import Batches, fit, predict_proba, seed_everything
 
-ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
 REFERENCE_BATCH = 64
 
 
@@ -47,7 +44,7 @@ class TutorialSelfAttention(nn.Module):
         self.classifier = nn.Linear(width, 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        states, _ = self.rnn(self.embedding(ids))
+        states, _ = self.rnn(self.dropout(self.embedding(ids)))
         scores = self.score(torch.tanh(self.project(states))).squeeze(-1)
         weights = scores.masked_fill(ids == 0, float("-inf")).softmax(-1)
         pooled = (weights.unsqueeze(-1) * states).sum(1)
@@ -102,16 +99,8 @@ def main(
         tokenize=dataclasses.replace(params.tokenize, max_len=256),
         model=dataclasses.replace(params.model, embed_dim=128, hidden_dim=64),
     )
-    full = read_imdb_archive(archive)
-    reviews = pd.concat([limit_per_split(full[full["split"] == split], size, params.data.seed)
-                         for split, size in (("train", train_size), ("test", test_size))])
-    parts = training_splits(reviews, params.data.val_fraction, params.data.seed)
+    splits, vocab = encoded_splits(read_reviews(archive, train_size, test_size, params.data.seed), params)
     tok = params.tokenize
-    vocab = Vocabulary.build(parts["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
-    splits = {
-        name: EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len, tok.keep)
-        for name, part in parts.items()
-    }
 
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "

@@ -19,7 +19,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.files import atomic_path
-from pipeline.rnn_pair import run_pair, runs_concurrently
 from pipeline.text import PAD_ID
 
 
@@ -58,8 +57,7 @@ class BidirectionalRNN(nn.Module):
 
     The backward RNN reads each review reversed within its own length, so padding (always at the end)
     never reaches a real token's state in either direction. This is exact like packed sequences, and
-    several times faster on CPU, where PyTorch's packed RNN path is slow; there the two directions also
-    run on separate cores.
+    several times faster on CPU, where PyTorch's packed RNN path is slow.
     """
 
     def __init__(self, cell: type[nn.RNNBase], input_dim: int, hidden_dim: int):
@@ -68,11 +66,8 @@ class BidirectionalRNN(nn.Module):
         self.backward_rnn = cell(input_dim, hidden_dim, batch_first=True)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        reversed_x = reverse_within_lengths(x, lengths)
-        if runs_concurrently(x):
-            forward_states, backward_states = run_pair(self.forward_rnn, x, self.backward_rnn, reversed_x)
-        else:
-            forward_states, backward_states = self.forward_rnn(x)[0], self.backward_rnn(reversed_x)[0]
+        forward_states, _ = self.forward_rnn(x)
+        backward_states, _ = self.backward_rnn(reverse_within_lengths(x, lengths))
         return torch.cat([forward_states, reverse_within_lengths(backward_states, lengths)], dim=-1)
 
 

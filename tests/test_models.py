@@ -121,28 +121,3 @@ def test_fused_attention_kernel_gives_the_explicit_softmax_result():
     assert no_weights is None
     assert torch.allclose(fused, explicit, atol=1e-6)
 
-
-def test_directions_on_separate_cores_give_the_sequential_states_and_gradients():
-    torch.manual_seed(0)
-    rnn = BidirectionalRNN(torch.nn.LSTM, 3, 4)
-    x = torch.randn(2, 5, 3, requires_grad=True)
-    lengths = torch.tensor([5, 3])
-    upstream = torch.randn(2, 5, 8)
-
-    def states_and_gradients(threads: int):
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            x.grad = None
-            rnn.zero_grad()
-            states = rnn(x, lengths)
-            (states * upstream).sum().backward()
-            with torch.inference_mode():
-                inferred = rnn(x, lengths)
-        finally:
-            torch.set_num_threads(previous)
-        return [states, inferred, x.grad, *(p.grad for p in rnn.parameters())]
-
-    sequential, concurrent = states_and_gradients(1), states_and_gradients(2)
-    for expected, actual in zip(sequential, concurrent, strict=True):
-        assert torch.allclose(expected, actual, atol=1e-6)

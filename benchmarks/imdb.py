@@ -1,0 +1,32 @@
+"""The IMDB reviews the benchmarks train on: read from ../shared, subset, split and encoded as the pipeline does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.datasets import limit_per_split, read_imdb_archive, training_splits
+from pipeline.params import Params
+from pipeline.text import EncodedSplit, Vocabulary
+
+ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
+
+
+def read_reviews(archive: Path, train_size: int, test_size: int, seed: int) -> pd.DataFrame:
+    """A stratified subset of at most `train_size` train and `test_size` test reviews."""
+    full = read_imdb_archive(archive)
+    return pd.concat([limit_per_split(full[full["split"] == split], size, seed)
+                      for split, size in (("train", train_size), ("test", test_size))])
+
+
+def encoded_splits(reviews: pd.DataFrame, params: Params) -> tuple[dict[str, EncodedSplit], Vocabulary]:
+    """train/val/test as the tokenize stage writes them, under `params`."""
+    parts = training_splits(reviews, params.data.val_fraction, params.data.seed)
+    tok = params.tokenize
+    vocab = Vocabulary.build(parts["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
+    splits = {
+        name: EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len, tok.keep)
+        for name, part in parts.items()
+    }
+    return splits, vocab
