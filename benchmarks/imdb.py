@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipeline.datasets import limit_per_split, read_imdb_archive, training_splits
 from pipeline.params import Params
-from pipeline.text import EncodedSplit, Vocabulary
+from pipeline.text import EncodedSplit, Vocabulary, encode_splits
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
 
@@ -22,11 +22,5 @@ def read_reviews(archive: Path, train_size: int, test_size: int, seed: int) -> p
 
 def encoded_splits(reviews: pd.DataFrame, params: Params) -> tuple[dict[str, EncodedSplit], Vocabulary]:
     """train/val/test as the tokenize stage writes them, under `params`."""
-    parts = training_splits(reviews, params.data.val_fraction, params.data.seed)
-    tok = params.tokenize
-    vocab = Vocabulary.build(parts["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
-    splits = {
-        name: EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len, tok.keep)
-        for name, part in parts.items()
-    }
+    vocab, splits = encode_splits(training_splits(reviews, params.data.val_fraction, params.data.seed), params.tokenize)
     return splits, vocab

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.imdb import ARCHIVE, encoded_splits, read_reviews
+from pipeline.metrics import INFERENCE_BATCH
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import load_params
 from pipeline.training import Batches, fit, predict_proba, seed_everything
@@ -81,7 +82,7 @@ def pipeline_run(kind, splits, vocab_size, params, epochs) -> tuple[float, float
     model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model)))
     cpu = torch.device("cpu")
     result = fit(model, Batches(splits["train"], cpu), Batches(splits["val"], cpu), train_params)
-    probabilities = predict_proba(model, Batches(splits["test"], cpu), 512)
+    probabilities = predict_proba(model, Batches(splits["test"], cpu), INFERENCE_BATCH)
     accuracy = accuracy_score(splits["test"].labels, probabilities >= 0.5)
     return len(splits["train"]) * len(result.history) / result.seconds, accuracy, len(result.history)
 

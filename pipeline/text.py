@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
+
+from pipeline.params import TokenizeParams
 
 PAD_ID = 0
 UNK_ID = 1
@@ -95,3 +98,15 @@ class EncodedSplit:
     def load(cls, path: Path) -> EncodedSplit:
         with np.load(path) as data:
             return cls(data["ids"], data["lengths"], data["labels"])
+
+
+def encode_splits(
+    splits: dict[str, pd.DataFrame], params: TokenizeParams
+) -> tuple[Vocabulary, dict[str, EncodedSplit]]:
+    """The vocabulary of the "train" split, and every split encoded with it."""
+    vocab = Vocabulary.build(splits["train"]["text"], params.vocab_size, params.min_freq, params.lowercase)
+    encoded = {
+        name: EncodedSplit.encode(part["text"], part["label"], vocab, params.max_len, params.keep)
+        for name, part in splits.items()
+    }
+    return vocab, encoded

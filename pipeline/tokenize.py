@@ -11,7 +11,7 @@ from pipeline.datasets import training_splits
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import atomic_path
 from pipeline.params import load_params
-from pipeline.text import EncodedSplit, Vocabulary
+from pipeline.text import encode_splits
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -28,10 +28,8 @@ def main(
     if not reviews_path.is_file():
         raise PipelineError(f"{reviews_path} not found: run the download stage first (dvc repro download)")
     splits = training_splits(pd.read_parquet(reviews_path), settings.data.val_fraction, settings.data.seed)
-    tok = settings.tokenize
-    vocab = Vocabulary.build(splits["train"]["text"], tok.vocab_size, tok.min_freq, tok.lowercase)
-    for name, part in splits.items():
-        encoded = EncodedSplit.encode(part["text"], part["label"], vocab, tok.max_len, tok.keep)
+    vocab, encoded_splits = encode_splits(splits, settings.tokenize)
+    for name, encoded in encoded_splits.items():
         with atomic_path(out / f"{name}.npz") as partial:
             encoded.save(partial)
         typer.echo(f"{name}: {len(encoded)} reviews, mean length {encoded.lengths.mean():.0f} tokens")

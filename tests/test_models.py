@@ -120,4 +120,3 @@ def test_fused_attention_kernel_gives_the_explicit_softmax_result():
     explicit, _ = model.forward_with_attention(ids, lengths, need_weights=True)
     assert no_weights is None
     assert torch.allclose(fused, explicit, atol=1e-6)
-
