@@ -1,22 +1,33 @@
-"""Stage 5: score both models on the test split; write reports/metrics.json and the ROC/confusion plots."""
+"""Stage: score both models and the baseline on the test split.
+
+Writes reports/: metrics.json (scores with 95% intervals, and McNemar's test of self vs mha),
+test_predictions.csv (every test review's probabilities), attention.json (the weights of a few reviews)
+and plots/ (ROC, confusion, accuracy by review length: DVC plots).
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import typer
 from sklearn.metrics import roc_curve
 
 from pipeline import tracking
+from pipeline.attention import attention_example, pick_examples
 from pipeline.errors import PipelineError, reports_errors
-from pipeline.files import atomic_path, read_json, write_json
-from pipeline.metrics import classification_metrics, timed_predictions
+from pipeline.files import atomic_path, read_json, require_output, write_json
+from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact, timed_predictions
 from pipeline.models import load_checkpoint
 from pipeline.params import MODEL_KINDS, load_params
-from pipeline.text import EncodedSplit
+from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import Batches, resolve_device
+
+LOGGED_SCORES = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "precision", "recall", "f1", "roc_auc",
+                 "throughput")
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -26,39 +37,70 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def main(
     params: Path = typer.Option(Path("params.yaml"), help="Parameters file."),
     data: Path = typer.Option(Path("data/processed"), help="Output of tokenize."),
-    models: Path = typer.Option(Path("models"), help="Folder holding self/ and mha/ from the train stages."),
-    out: Path = typer.Option(Path("reports"), help="Folder for metrics.json and plots/."),
+    models: Path = typer.Option(Path("models"), help="Folder holding self/, mha/ and baseline/."),
+    out: Path = typer.Option(Path("reports"), help="Folder for metrics.json, predictions, attention and plots/."),
 ) -> None:
-    """Accuracy, F1, ROC AUC, confusion, size, training time and throughput of each model on the test split."""
+    """Accuracy (with its 95% interval), F1, ROC AUC, confusion, size, time and throughput of each model."""
     settings = load_params(params)
     device = resolve_device(settings.train.device)
-    test = EncodedSplit.load(data / "test.npz")
+    test = EncodedSplit.load(require_output(data / "test.npz", "tokenize"))
+    vocab = Vocabulary.load(data / "vocab.json")
     batches = Batches(test, device)
-    tracking.use_experiment(settings.mlflow.experiment)
-    results = {}
-    for kind in MODEL_KINDS:
-        folder = models / kind
-        if not (folder / "model.pt").is_file():
-            raise PipelineError(f"{folder}/model.pt not found: run the train_{kind} stage first (dvc repro)")
-        model = load_checkpoint(folder / "model.pt").to(device)
-        probabilities, throughput = timed_predictions(model, batches)
-        scores = classification_metrics(test.labels, probabilities)
-        trained = read_json(folder / "train_metrics.json")
-        results[kind] = scores | trained | {"test_samples": len(test), "throughput": round(throughput, 1)}
 
-        fpr, tpr, _ = roc_curve(test.labels, probabilities)
-        with atomic_path(out / "plots" / f"roc_{kind}.csv") as partial:
-            pd.DataFrame({"fpr": fpr, "tpr": tpr}).to_csv(partial, index=False)
-        with atomic_path(out / "plots" / f"confusion_{kind}.csv") as partial:
-            pd.DataFrame({"actual": test.labels, "predicted": (probabilities >= 0.5).astype(int)}).to_csv(
-                partial, index=False
-            )
-        run_id = read_json(folder / "mlflow_run.json")["run_id"]
-        with mlflow.start_run(run_id=run_id):
-            mlflow.log_metrics({f"test_{name}": value for name, value in scores.items()} | {"throughput": throughput})
-        typer.echo(f"{kind}: accuracy {scores['accuracy']:.4f}, F1 {scores['f1']:.4f}, "
-                   f"ROC AUC {scores['roc_auc']:.4f}, {throughput:,.0f} reviews/s")
+    networks, probabilities, results = {}, {}, {}
+    for kind in MODEL_KINDS:
+        networks[kind] = load_checkpoint(require_output(models / kind / "model.pt", f"train_{kind}")).to(device)
+        probabilities[kind], throughput = timed_predictions(networks[kind], batches)
+        extra = {"throughput": round(throughput, 1)}
+        results[kind] = classification_metrics(test.labels, probabilities[kind]) | extra
+    probabilities["baseline"] = np.load(require_output(models / "baseline" / "test_probabilities.npy", "baseline"))
+    if len(probabilities["baseline"]) != len(test):
+        raise PipelineError(f"{models}/baseline does not match the test split: run the baseline stage again")
+    results["baseline"] = classification_metrics(test.labels, probabilities["baseline"])
+    for name in results:
+        trained = read_json(models / name / "train_metrics.json")
+        results[name] = results[name] | trained | {"test_samples": len(test)}
+        typer.echo(f"{name}: accuracy {results[name]['accuracy']:.4f} "
+                   f"[{results[name]['accuracy_ci_low']:.4f}, {results[name]['accuracy_ci_high']:.4f}]")
+    paired = mcnemar_exact(test.labels, probabilities["self"], probabilities["mha"])
+    results["self_vs_mha"] = {"only_self_right": paired.only_first_right, "only_mha_right": paired.only_second_right,
+                              "mcnemar_p_value": paired.p_value}
+    typer.echo(f"McNemar self vs mha: {paired.only_first_right} vs {paired.only_second_right} reviews "
+               f"only one model got right, p = {paired.p_value:.4g}")
+
+    tracking.use_experiment(settings.mlflow.experiment)
+    for name in probabilities:
+        with mlflow.start_run(run_id=read_json(models / name / "mlflow_run.json")["run_id"]):
+            mlflow.log_metrics({f"test_{key}": results[name][key] for key in LOGGED_SCORES if key in results[name]})
+
+    write_plots(out / "plots", test, probabilities, settings.tokenize.max_len)
+    with atomic_path(out / "test_predictions.csv") as partial:
+        pd.DataFrame({"label": test.labels, "tokens": test.lengths} | probabilities).to_csv(partial, index_label="row")
+    examples = []
+    for case, index in pick_examples(test.labels, test.lengths, {k: probabilities[k] for k in MODEL_KINDS},
+                                     settings.data.seed):
+        ids = test.ids[index, : test.lengths[index]]
+        examples.append(attention_example(
+            case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids,
+            {kind: network.cpu() for kind, network in networks.items()},
+            {kind: float(probabilities[kind][index]) for kind in MODEL_KINDS},
+        ))
+    write_json(out / "attention.json", [asdict(example) for example in examples])
     write_json(out / "metrics.json", results)
+
+
+def write_plots(folder: Path, test: EncodedSplit, probabilities: dict[str, np.ndarray], max_len: int) -> None:
+    """The tables `dvc plots` draws (see dvc.yaml): ROC curves, confusion pairs, accuracy by length."""
+    for name, probs in probabilities.items():
+        fpr, tpr, _ = roc_curve(test.labels, probs)
+        with atomic_path(folder / f"roc_{name}.csv") as partial:
+            pd.DataFrame({"fpr": fpr, "tpr": tpr}).to_csv(partial, index=False)
+    for kind in MODEL_KINDS:
+        with atomic_path(folder / f"confusion_{kind}.csv") as partial:
+            predicted = (probabilities[kind] >= 0.5).astype(int)
+            pd.DataFrame({"actual": test.labels, "predicted": predicted}).to_csv(partial, index=False)
+    with atomic_path(folder / "accuracy_by_length.csv") as partial:
+        accuracy_by_length(test.labels, test.lengths, max_len, probabilities).to_csv(partial, index=False)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.errors import PipelineError
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -28,3 +30,10 @@ def write_json(path: Path, data: object) -> None:
 
 def read_json(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def require_output(path: Path, stage: str) -> Path:
+    """`path`, which the `stage` stage writes; a clear error instead of a traceback when it is missing."""
+    if not path.exists():
+        raise PipelineError(f"{path} not found: run the {stage} stage first (dvc repro {stage})")
+    return path

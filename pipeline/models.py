@@ -184,6 +184,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def parameters_by_part(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters of each top-level part (embedding, rnn, attention, classifier)."""
+    parts = {name: count_parameters(child) for name, child in model.named_children()}
+    return {name: count for name, count in parts.items() if count}
+
+
 def save_checkpoint(model: nn.Module, path: Path) -> None:
     """Weights plus the config to rebuild them; a crash mid-write never leaves a valid-looking file."""
     with atomic_path(path) as partial:

@@ -123,11 +123,17 @@ class Params:
         """The params one model's training depends on, flat with dotted names (as dvc.yaml lists them)."""
         model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "dropout"),
                         "mha": ("embed_dim", "hidden_dim", "heads", "dropout")}[kind]
-        flat = {f"data.{k}": v for k, v in dataclasses.asdict(self.data).items()}
-        flat |= {f"tokenize.{k}": v for k, v in dataclasses.asdict(self.tokenize).items()}
-        flat |= {f"model.{k}": getattr(self.model, k) for k in model_fields}
-        flat |= {f"train.{k}": v for k, v in dataclasses.asdict(self.train).items()}
-        return flat
+        flat = _dotted("data", self.data) | _dotted("tokenize", self.tokenize) | _dotted("train", self.train)
+        return flat | {f"model.{k}": getattr(self.model, k) for k in model_fields}
+
+    def for_baseline(self) -> dict[str, object]:
+        """The params the TF-IDF baseline depends on: the data and its split, the tokenizer's case folding."""
+        seeds_and_case = {"tokenize.lowercase": self.tokenize.lowercase, "train.seed": self.train.seed}
+        return _dotted("data", self.data) | seeds_and_case
+
+
+def _dotted(section: str, values: object) -> dict[str, object]:
+    return {f"{section}.{key}": value for key, value in dataclasses.asdict(values).items()}
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -1,18 +1,28 @@
-"""Stage 6: reports/report.md comparing the two models, with a learning-curves picture."""
+"""Stage: reports/report.md comparing the two models and the baseline, with its pictures in reports/figures/.
+
+The report and pictures are also attached to both models' MLflow runs under `report/`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import typer
 
-from pipeline.errors import PipelineError, reports_errors
-from pipeline.files import atomic_path, read_json
+from pipeline import tracking
+from pipeline.errors import reports_errors
+from pipeline.figures import (
+    plot_accuracy_by_length,
+    plot_learning_curves,
+    plot_review_attention,
+    plot_roc_curves,
+)
+from pipeline.files import atomic_path, read_json, require_output
 from pipeline.params import MODEL_KINDS, load_params
-from pipeline.reporting import model_names, plot_learning_curves, render_report
-from pipeline.tracking import git_commit
+from pipeline.reporting import model_names, render_report
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -21,22 +31,45 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @reports_errors
 def main(
     params: Path = typer.Option(Path("params.yaml"), help="Parameters file."),
-    models: Path = typer.Option(Path("models"), help="Folder holding self/ and mha/ from the train stages."),
-    out: Path = typer.Option(Path("reports"), help="Folder holding metrics.json; gets report.md."),
+    models: Path = typer.Option(Path("models"), help="Folder holding self/, mha/ and baseline/."),
+    out: Path = typer.Option(Path("reports"), help="Folder holding evaluate's outputs; gets report.md, figures/."),
 ) -> None:
-    """Write the markdown comparison of accuracy, size, training time and throughput."""
+    """Write the markdown comparison: verdict and significance, results, parameters, curves, attention."""
     settings = load_params(params)
-    if not (out / "metrics.json").is_file():
-        raise PipelineError(f"{out}/metrics.json not found: run the evaluate stage first (dvc repro evaluate)")
-    metrics = read_json(out / "metrics.json")
+    names = model_names(settings)
+    metrics = read_json(require_output(out / "metrics.json", "evaluate"))
+    examples = read_json(out / "attention.json")
+    by_length = pd.read_csv(out / "plots" / "accuracy_by_length.csv")
     histories = {kind: pd.read_csv(models / kind / "history.csv") for kind in MODEL_KINDS}
-    run_ids = {kind: read_json(models / kind / "mlflow_run.json")["run_id"] for kind in MODEL_KINDS}
-    curves = "learning_curves.png"
-    with atomic_path(out / curves) as partial:
-        plot_learning_curves(histories, model_names(settings), partial)
-    text = render_report(settings, metrics, run_ids, git_commit(), os.environ.get("DVC_EXP_NAME"), curves)
+    runs = {name: read_json(models / name / "mlflow_run.json") for name in (*MODEL_KINDS, "baseline")}
+
+    figures_dir = out / "figures"
+    figures = {"curves": "figures/learning_curves.png", "roc": "figures/roc.png",
+               "lengths": "figures/accuracy_by_length.png",
+               "attention": [f"figures/attention_{number}.png" for number in range(1, len(examples) + 1)]}
+    with atomic_path(out / figures["curves"]) as partial:
+        plot_learning_curves(histories, names, partial)
+    with atomic_path(out / figures["roc"]) as partial:
+        curves = {name: pd.read_csv(out / "plots" / f"roc_{name}.csv") for name in runs}
+        plot_roc_curves(curves, {name: metrics[name]["roc_auc"] for name in runs}, names, partial)
+    with atomic_path(out / figures["lengths"]) as partial:
+        plot_accuracy_by_length(by_length, names, partial)
+    for example, figure in zip(examples, figures["attention"]):
+        with atomic_path(out / figure) as partial:
+            plot_review_attention(example, names, partial)
+    for stale in set(figures_dir.glob("attention_*.png")) - {out / figure for figure in figures["attention"]}:
+        stale.unlink()
+
+    text = render_report(settings, metrics, by_length, examples, runs, tracking.git_commit(),
+                         os.environ.get("DVC_EXP_NAME"), figures, tracking.tracking_uri())
     with atomic_path(out / "report.md") as partial:
         partial.write_text(text, encoding="utf-8")
+
+    tracking.use_experiment(settings.mlflow.experiment)
+    for kind in MODEL_KINDS:
+        with mlflow.start_run(run_id=runs[kind]["run_id"]):
+            mlflow.log_artifact(str(out / "report.md"), artifact_path="report")
+            mlflow.log_artifacts(str(figures_dir), artifact_path="report/figures")
     typer.echo(f"report -> {out / 'report.md'}")
 
 

@@ -1,111 +1,246 @@
-"""The comparison report: a markdown page with a results table, learning curves and a verdict."""
+"""The comparison report in markdown: verdict with significance, results, parameters, curves, attention, provenance.
+
+Everything here reads finished outputs (metrics.json, attention.json, plot tables); nothing is recomputed.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure
 
-from pipeline.params import Params
+from pipeline.metrics import CONFIDENCE, SIGNIFICANCE
+from pipeline.params import MODEL_KINDS, Params
 
-TIE_POINTS = 0.5  # accuracy differences below this many points are called a tie
+PARTS = ("embedding", "rnn", "attention", "classifier")
 
 
 def model_names(params: Params) -> dict[str, str]:
     return {
         "self": f"Self-attention (Bi{params.model.rnn.upper()} + attentive pooling)",
         "mha": f"Multi-head attention (LSTM + {params.model.heads} heads)",
+        "baseline": "TF-IDF 1-2 grams + logistic regression",
     }
 
 
-def plot_learning_curves(histories: dict[str, pd.DataFrame], names: dict[str, str], path: Path) -> None:
-    """Loss and accuracy per epoch, training dashed and validation solid, one colour per model."""
-    figure = Figure(figsize=(11, 4), layout="tight")  # no pyplot: no GUI backend, no global figure state
-    loss_axis, accuracy_axis = figure.subplots(1, 2)
-    for (kind, history), colour in zip(histories.items(), ("tab:blue", "tab:orange")):
-        for column, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
-            axis.plot(history["epoch"], history[f"train_{column}"], "--", color=colour, label=f"{names[kind]} train")
-            axis.plot(history["epoch"], history[f"val_{column}"], "-o", color=colour, label=f"{names[kind]} val")
-    for axis, title in ((loss_axis, "Loss (binary cross-entropy)"), (accuracy_axis, "Accuracy")):
-        axis.set_title(title)
-        axis.set_xlabel("epoch")
-        axis.grid(alpha=0.3)
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    accuracy_axis.legend(fontsize=8, loc="lower right")
-    figure.savefig(path, dpi=110, format="png")
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
 
 
-def verdict(metrics: dict[str, dict], names: dict[str, str]) -> str:
-    gap = 100 * (metrics["self"]["accuracy"] - metrics["mha"]["accuracy"])
-    accuracies = " vs ".join(f"{100 * metrics[k]['accuracy']:.2f}%" for k in ("self", "mha"))
-    if abs(gap) < TIE_POINTS:
-        return (f"**A tie**: the two models are within {TIE_POINTS} accuracy points of each other "
-                f"({accuracies}, a gap of {abs(gap):.2f} points).")
-    winner, loser = ("self", "mha") if gap > 0 else ("mha", "self")
-    size = metrics[winner]["params"] / metrics[loser]["params"]
-    return (f"**{names[winner]} wins** by {abs(gap):.2f} accuracy points ({accuracies}), "
-            f"with {size:.2f}x the parameters of {names[loser]} and "
-            f"{metrics[winner]['train_seconds'] / metrics[loser]['train_seconds']:.2f}x its training time.")
+def interval(scores: dict) -> str:
+    low, high = 100 * scores["accuracy_ci_low"], 100 * scores["accuracy_ci_high"]
+    return f"{percent(scores['accuracy'])} [{low:.2f}, {high:.2f}]"
+
+
+def majority_share(scores: dict) -> float:
+    """Accuracy of always answering the test split's more common label."""
+    positives = scores["true_positives"] + scores["false_negatives"]
+    return max(positives, scores["test_samples"] - positives) / scores["test_samples"]
+
+
+def verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
+    """Paragraphs that answer: which attention wins, is the gap real, did both learn, how far from the baseline."""
+    self_, mha = metrics["self"], metrics["mha"]
+    paired = metrics["self_vs_mha"]
+    disagreements = paired["only_self_right"] + paired["only_mha_right"]
+    gap = 100 * (self_["accuracy"] - mha["accuracy"])
+    evidence = (f"Of the {self_['test_samples']:,} test reviews, {disagreements:,} are classified right by exactly one "
+                f"model: {paired['only_self_right']:,} by self-attention, {paired['only_mha_right']:,} by multi-head "
+                f"attention; McNemar's exact test gives p = {paired['mcnemar_p_value']:.3g}.")
+    if paired["mcnemar_p_value"] < SIGNIFICANCE:
+        winner, loser = ("self", "mha") if gap > 0 else ("mha", "self")
+        w, lo = metrics[winner], metrics[loser]
+        headline = (f"**{names[winner]} is better**: {interval(w)} against {interval(lo)} ({abs(gap):.2f} points). "
+                    f"{evidence} A gap this lopsided would arise by chance less than {SIGNIFICANCE:.0%} of the time. "
+                    f"It has {w['params'] / lo['params']:.2f}x the parameters of {names[loser]} and took "
+                    f"{w['train_seconds'] / lo['train_seconds']:.2f}x its training time.")
+    else:
+        headline = (f"**No significant difference**: {names['self']} {interval(self_)}, {names['mha']} "
+                    f"{interval(mha)} ({abs(gap):.2f} points apart). {evidence} Since p >= {SIGNIFICANCE}, the "
+                    f"gap is within what chance produces on this test set: call it a tie.")
+    paragraphs = []
+    for kind in MODEL_KINDS:
+        majority = majority_share(metrics[kind])
+        if metrics[kind]["accuracy_ci_low"] <= majority:
+            paragraphs.append(
+                f"**{names[kind]} did not learn**: its accuracy {interval(metrics[kind])} is not clearly better than "
+                f"always answering the more common label ({percent(majority)}). See its learning curves below; more "
+                f"epochs, more data or another `train.lr` may help."
+            )
+    paragraphs.append(headline)
+    baseline, best = metrics["baseline"], max(MODEL_KINDS, key=lambda kind: metrics[kind]["accuracy"])
+    distance = 100 * (baseline["accuracy"] - metrics[best]["accuracy"])
+    paragraphs.append(
+        f"For scale, {names['baseline']} scores {interval(baseline)} after {baseline['train_seconds']:.1f} s of "
+        f"fitting: {abs(distance):.2f} points {'above' if distance > 0 else 'below'} the better attention model."
+    )
+    return paragraphs
+
+
+def results_table(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
+    lines = [
+        f"| model | accuracy [{CONFIDENCE:.0%} CI] | F1 | ROC AUC | parameters | training time (s) | epochs (best) "
+        f"| throughput (reviews/s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in (*MODEL_KINDS, "baseline"):
+        m = metrics[name]
+        epochs = f"{m['epochs']} ({m['best_epoch']})" if "epochs" in m else "-"
+        throughput = f"{m['throughput']:,.0f}" if "throughput" in m else "-"
+        lines.append(f"| {names[name]} | {interval(m)} | {m['f1']:.4f} | {m['roc_auc']:.4f} | {m['params']:,} | "
+                     f"{m['train_seconds']:.1f} | {epochs} | {throughput} |")
+    lines += ["", f"The baseline's parameters are its n-gram weights ({metrics['baseline']['features']:,} word "
+                  f"unigrams and bigrams seen in at least two training reviews) plus a bias."]
+    return lines
+
+
+def parameters_table(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
+    parts = {kind: metrics[kind]["params_by_part"] for kind in MODEL_KINDS}
+    lines = [f"| part | {names['self']} | {names['mha']} | difference |", "|---|---:|---:|---:|"]
+    for part in PARTS:
+        counts = [parts[kind].get(part, 0) for kind in MODEL_KINDS]
+        lines.append(f"| {part} | {counts[0]:,} | {counts[1]:,} | {counts[1] - counts[0]:+,} |")
+    totals = [metrics[kind]["params"] for kind in MODEL_KINDS]
+    lines.append(f"| **total** | **{totals[0]:,}** | **{totals[1]:,}** | **{totals[1] - totals[0]:+,}** |")
+    more = "mha" if totals[1] > totals[0] else "self"
+    biggest = max(PARTS, key=lambda part: abs(parts["mha"].get(part, 0) - parts["self"].get(part, 0)))
+    lines += ["", f"{names[more]} has {abs(totals[1] - totals[0]):,} more trainable parameters "
+                  f"({abs(totals[1] - totals[0]) / min(totals):.1%}); most of the difference is in the {biggest}."]
+    return lines
+
+
+def differences_table(params: Params) -> list[str]:
+    model = params.model
+    width = model.hidden_dim
+    return [
+        "| | self-attention | multi-head attention |",
+        "|---|---|---|",
+        f"| RNN | bidirectional {model.rnn.upper()}, 2 x {width} units (`model.rnn`) | one-directional LSTM, "
+        f"{width} units |",
+        f"| attention | attentive pooling: one learned weight per token, weighted sum of the states | "
+        f"{model.heads} heads x {width // model.heads} dims of scaled dot-product self-attention (`model.heads`), "
+        f"added to the states, then mean-pooled |",
+        f"| shared | embed_dim {model.embed_dim}, hidden_dim {width}, dropout {model.dropout}, "
+        f"every `train.*` param | same |",
+    ]
+
+
+def length_table(table: pd.DataFrame, names: dict[str, str]) -> list[str]:
+    models = [name for name in names if f"accuracy_{name}" in table]
+    lines = ["| review length | reviews | " + " | ".join(names[m] for m in models) + " |",
+             "|---|---:|" + "---:|" * len(models)]
+    for _, row in table.iterrows():
+        cells = ["-" if pd.isna(row[f"accuracy_{m}"]) else percent(row[f"accuracy_{m}"]) for m in models]
+        lines.append(f"| {row['band']} | {row['reviews']:,} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def attention_section(examples: list[dict], figures: list[str], names: dict[str, str]) -> list[str]:
+    lines = [
+        "Each picture shows one test review as the models saw it (after truncation; `<unk>` marks words outside "
+        "the vocabulary), shaded by attention: the darkest token in a row has that row's largest weight, and a row "
+        "whose largest weight is under four times the even share (1 / tokens) is drawn paler, so near-uniform "
+        "attention looks pale. "
+        "For multi-head attention a token's weight is the attention it receives averaged over all query positions: "
+        "because the attended states are mean-pooled, that is exactly its share of what reaches the classifier. "
+        "The reviews are drawn with `data.seed`, one of each kind that occurs.",
+        "",
+    ]
+    if not examples:
+        return lines + ["_No test reviews to show._"]
+    for example, figure in zip(examples, figures):
+        label = "positive" if example["label"] else "negative"
+        verdicts = ", ".join(
+            f"{names[kind].split(' (')[0]} {example['probabilities'][kind]:.2f} "
+            f"({'right' if (example['probabilities'][kind] >= 0.5) == example['label'] else 'wrong'})"
+            for kind in MODEL_KINDS
+        )
+        lines += [f"**{example['case'][0].upper()}{example['case'][1:]}** (test row {example['index']}, "
+                  f"{len(example['tokens'])} tokens, {label}; probability of positive: {verdicts})", "",
+                  f"![Attention over test review {example['index']}]({figure})", ""]
+    return lines
 
 
 def render_report(
     params: Params,
     metrics: dict[str, dict],
-    run_ids: dict[str, str],
+    by_length: pd.DataFrame,
+    examples: list[dict],
+    runs: dict[str, dict],
     commit: str,
     experiment: str | None,
-    curves_png: str,
+    figures: dict[str, str | list[str]],
+    tracking_uri: str,
 ) -> str:
     names = model_names(params)
     first = metrics["self"]
+    data, tok, train = params.data, params.tokenize, params.train
+    source = {"imdb": f"IMDB reviews from {data.url}", "csv": f"your table `{data.path}`",
+              "synthetic": "the built-in synthetic corpus"}[data.source]
+    links = [f"- {names[name]}: run `{runs[name]['run_id']}` "
+             f"(`/#/experiments/{runs[name]['experiment_id']}/runs/{runs[name]['run_id']}`)" for name in runs]
     lines = [
         "# Self-attention vs multi-head attention",
         "",
-        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `dvc repro` (stage `report`).",
+        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `dvc repro` (stage `report`)"
+        + (f" in DVC experiment `{experiment}`" if experiment else "") + ".",
         "",
         "## Verdict",
         "",
-        verdict(metrics, names),
-        "",
+        *[line for paragraph in verdict(metrics, names) for line in (paragraph, "")],
         "## Results on the test split",
         "",
-        "| model | accuracy | F1 | ROC AUC | parameters | training time (s) | epochs (best) | throughput (reviews/s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for kind in ("self", "mha"):
-        m = metrics[kind]
-        lines.append(
-            f"| {names[kind]} | {m['accuracy']:.4f} | {m['f1']:.4f} | {m['roc_auc']:.4f} | {m['params']} | "
-            f"{m['train_seconds']:.1f} | {m['epochs']} ({m['best_epoch']}) | {m['throughput']:,.0f} |"
-        )
-    data, tok, model, train = params.data, params.tokenize, params.model, params.train
-    source = {"imdb": f"IMDB reviews from {data.url}", "csv": f"your table {data.path}",
-              "synthetic": "the built-in synthetic corpus"}[data.source]
-    lines += [
+        *results_table(metrics, names),
+        "",
+        f"![ROC curves]({figures['roc']})",
+        "",
+        "## Parameters by part",
+        "",
+        *parameters_table(metrics, names),
+        "",
+        "## How the two models differ",
+        "",
+        *differences_table(params),
         "",
         "## Learning curves",
         "",
-        f"![Training (dashed) and validation (solid) loss and accuracy per epoch]({curves_png})",
+        f"![Training (dashed) and validation (solid) loss and accuracy per epoch]({figures['curves']})",
         "",
+        f"Early stopping keeps the weights of the epoch with the lowest validation loss "
+        f"(patience {train.patience}).",
+        "",
+        "## Accuracy by review length",
+        "",
+        "Does attention help on long reviews? Test reviews grouped by their length in tokens; the last group was "
+        f"cut to `tokenize.max_len` = {tok.max_len} tokens ({tok.keep.replace('_', ' and ')} kept).",
+        "",
+        *length_table(by_length, names),
+        "",
+        f"![Accuracy by review length]({figures['lengths']})",
+        "",
+        "## What the models attend to",
+        "",
+        *attention_section(examples, figures["attention"], names),
         "## What was run",
         "",
-        f"- Data: {source}; {first['train_samples']} train, {first['val_samples']} validation, "
-        f"{first['test_samples']} test reviews" + (f" (data.limit={data.limit} per split)" if data.limit else "") + ".",
-        f"- Tokens: vocabulary of {tok.vocab_size} (min_freq {tok.min_freq}, lowercase {tok.lowercase}), "
+        f"- Data: {source}; {first['train_samples']:,} train, {first['val_samples']:,} validation, "
+        f"{first['test_samples']:,} test reviews" + (f" (data.limit={data.limit} per split)" if data.limit else "")
+        + f"; validation is {data.val_fraction:.0%} of train, drawn with seed {data.seed}.",
+        f"- Tokens: vocabulary of {tok.vocab_size:,} (min_freq {tok.min_freq}, lowercase {tok.lowercase}), "
         f"reviews longer than {tok.max_len} tokens cut to their {tok.keep.replace('_', ' and ')}.",
-        f"- Models: embed_dim {model.embed_dim}, hidden_dim {model.hidden_dim}, dropout {model.dropout}; "
-        f"self-attention RNN {model.rnn} (bidirectional), multi-head attention {model.heads} heads.",
         f"- Training: Adam lr {train.lr}, batch {train.batch_size}, up to {train.epochs} epochs, early stopping "
         f"patience {train.patience} on validation loss, seed {train.seed}, device {train.device}.",
         f"- Code: git commit `{commit}`" + (f", DVC experiment `{experiment}`" if experiment else "") + ".",
         "",
         "## MLflow",
         "",
-        f"Experiment `{params.mlflow.experiment}`; runs: "
-        + ", ".join(f"{kind} `{run_ids[kind]}`" for kind in ("self", "mha"))
-        + ". Open them with `mlflow ui --backend-store-uri sqlite:///mlflow.db` in the project folder.",
+        f"Experiment `{params.mlflow.experiment}` in `{tracking_uri}`. Runs (this report and its pictures are "
+        f"attached to both models' runs under `report/`):",
+        "",
+        *links,
+        "",
+        "Open them with `mlflow ui --backend-store-uri sqlite:///mlflow.db` in the project folder, then "
+        "http://127.0.0.1:5000 followed by the path in brackets.",
         "",
     ]
     return "\n".join(lines)

@@ -8,8 +8,8 @@ import pandas as pd
 import typer
 
 from pipeline.datasets import training_splits
-from pipeline.errors import PipelineError, reports_errors
-from pipeline.files import atomic_path
+from pipeline.errors import reports_errors
+from pipeline.files import atomic_path, require_output
 from pipeline.params import load_params
 from pipeline.text import encode_splits
 
@@ -25,9 +25,8 @@ def main(
 ) -> None:
     """Build the vocabulary on train only, carve a stratified validation split, encode and save."""
     settings = load_params(params)
-    if not reviews_path.is_file():
-        raise PipelineError(f"{reviews_path} not found: run the download stage first (dvc repro download)")
-    splits = training_splits(pd.read_parquet(reviews_path), settings.data.val_fraction, settings.data.seed)
+    reviews = pd.read_parquet(require_output(reviews_path, "download"))
+    splits = training_splits(reviews, settings.data.val_fraction, settings.data.seed)
     vocab, encoded_splits = encode_splits(splits, settings.tokenize)
     for name, encoded in encoded_splits.items():
         with atomic_path(out / f"{name}.npz") as partial:

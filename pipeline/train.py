@@ -15,9 +15,9 @@ import pandas as pd
 import typer
 
 from pipeline import tracking
-from pipeline.errors import PipelineError, reports_errors
-from pipeline.files import atomic_path, write_json
-from pipeline.models import ModelConfig, build_model, count_parameters, save_checkpoint
+from pipeline.errors import reports_errors
+from pipeline.files import atomic_path, require_output, write_json
+from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
 from pipeline.params import load_params
 from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything
@@ -42,10 +42,8 @@ def main(
     kind = model.value
     settings = load_params(params)
     out = out or Path("models") / kind
-    if not (data / "vocab.json").is_file():
-        raise PipelineError(f"{data}/vocab.json not found: run the tokenize stage first (dvc repro tokenize)")
     device = resolve_device(settings.train.device)
-    vocab = Vocabulary.load(data / "vocab.json")
+    vocab = Vocabulary.load(require_output(data / "vocab.json", "tokenize"))
     train = EncodedSplit.load(data / "train.npz")
     val = EncodedSplit.load(data / "val.npz")
 
@@ -70,6 +68,7 @@ def main(
         best = result.history[result.best_epoch - 1]
         train_metrics = {
             "params": parameter_count,
+            "params_by_part": parameters_by_part(network),
             "epochs": len(result.history),
             "best_epoch": result.best_epoch,
             "train_seconds": round(result.seconds, 3),

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import ROOT, run, small_params, write_params
 
-STEPS = ["download", "tokenize", "train", "evaluate", "report"]
+STEPS = ["download", "tokenize", "train", "baseline", "evaluate", "report"]
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -45,3 +45,11 @@ def test_download_with_a_wrong_checksum_names_it_and_writes_nothing(tmp_path, ht
     assert "MD5 checksum mismatch" in result.stderr and "7c2ac02c03563afcf9b574c7e56c153a" in result.stderr
     assert not (tmp_path / "data" / "raw").exists()
     assert not list((tmp_path / "data" / "cache").glob("*.tar.gz"))
+
+
+@pytest.mark.parametrize("step, stage", [("baseline", "download"), ("evaluate", "tokenize"), ("report", "evaluate")])
+def test_later_steps_without_their_inputs_say_which_stage_to_run(tmp_path, step, stage):
+    write_params(tmp_path / "params.yaml", small_params())
+    result = run([sys.executable, "-m", f"pipeline.{step}"], tmp_path, check=False, PYTHONPATH=str(ROOT))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"run the {stage} stage first (dvc repro {stage})" in result.stderr

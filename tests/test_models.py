@@ -8,6 +8,7 @@ from pipeline.models import (
     build_model,
     count_parameters,
     load_checkpoint,
+    parameters_by_part,
     reverse_within_lengths,
     save_checkpoint,
 )
@@ -120,3 +121,14 @@ def test_fused_attention_kernel_gives_the_explicit_softmax_result():
     explicit, _ = model.forward_with_attention(ids, lengths, need_weights=True)
     assert no_weights is None
     assert torch.allclose(fused, explicit, atol=1e-6)
+
+
+def test_parameter_breakdown_adds_up_and_shows_where_the_models_differ():
+    parts = {kind: parameters_by_part(build_model(config(kind))) for kind in ("self", "mha")}
+    for kind, counts in parts.items():
+        assert list(counts) == ["embedding", "rnn", "attention", "classifier"]
+        assert sum(counts.values()) == count_parameters(build_model(config(kind)))
+    assert parts["self"]["embedding"] == parts["mha"]["embedding"] == 50 * 8
+    assert parts["self"]["rnn"] == 2 * parts["mha"]["rnn"]  # two directions of the same LSTM size
+    lstm = 4 * 12 * (8 + 12 + 2)  # four gates, input and hidden weights, two bias vectors
+    assert parts["mha"]["rnn"] == lstm

@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import SHARED_IMDB, SHARED_IMDB_MD5, make_dvc_repo, run, small_params, write_params
 
-STAGES = ["download", "tokenize", "train_self", "train_mha", "evaluate", "report"]
+STAGES = ["download", "tokenize", "train_self", "train_mha", "baseline", "evaluate", "report"]
 
 
 def stages_run(dvc_output: str) -> list[str]:
@@ -46,8 +46,11 @@ def repo(tmp_path_factory):
 def test_repro_writes_every_output_and_a_complete_lock(repo):
     for output in ["data/raw/reviews.parquet", "data/processed/vocab.json", "data/processed/test.npz",
                    "models/self/model.pt", "models/mha/model.pt", "models/self/history.csv",
-                   "reports/metrics.json", "reports/report.md", "reports/learning_curves.png",
-                   "reports/plots/roc_self.csv", "reports/plots/confusion_mha.csv"]:
+                   "models/baseline/test_probabilities.npy", "reports/metrics.json", "reports/report.md",
+                   "reports/test_predictions.csv", "reports/attention.json", "reports/figures/learning_curves.png",
+                   "reports/figures/roc.png", "reports/figures/accuracy_by_length.png",
+                   "reports/plots/roc_self.csv", "reports/plots/roc_baseline.csv", "reports/plots/confusion_mha.csv",
+                   "reports/plots/accuracy_by_length.csv"]:
         assert (repo / output).is_file(), output
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(STAGES)
@@ -56,15 +59,27 @@ def test_repro_writes_every_output_and_a_complete_lock(repo):
 
 def test_metrics_have_the_documented_shape(repo):
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert sorted(metrics) == ["mha", "self"]
-    for kind, values in metrics.items():
-        for key in ["accuracy", "f1", "roc_auc", "params", "train_seconds", "epochs", "train_samples",
-                    "test_samples", "throughput", "precision", "recall"]:
+    assert sorted(metrics) == ["baseline", "mha", "self", "self_vs_mha"]
+    for kind in ["self", "mha", "baseline"]:
+        values = metrics[kind]
+        for key in ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "f1", "roc_auc", "params", "train_seconds",
+                    "train_samples", "test_samples", "precision", "recall"]:
             assert key in values, (kind, key)
+        assert values["accuracy_ci_low"] < values["accuracy"] < values["accuracy_ci_high"]
         assert isinstance(values["params"], int) and values["params"] > 0
         assert values["test_samples"] == 300 and values["train_samples"] == 270
-        assert 1 <= values["epochs"] <= 2
+    for kind in ["self", "mha"]:
+        assert 1 <= metrics[kind]["epochs"] <= 2 and metrics[kind]["throughput"] > 0
+        assert sum(metrics[kind]["params_by_part"].values()) == metrics[kind]["params"]
     assert metrics["self"]["params"] != metrics["mha"]["params"]
+    paired = metrics["self_vs_mha"]
+    predictions = pd.read_csv(repo / "reports/test_predictions.csv")
+    self_right = (predictions["self"] >= 0.5) == predictions["label"]
+    mha_right = (predictions["mha"] >= 0.5) == predictions["label"]
+    assert paired["only_self_right"] == (self_right & ~mha_right).sum()
+    assert paired["only_mha_right"] == (~self_right & mha_right).sum()
+    assert 0 <= paired["mcnemar_p_value"] <= 1
+    assert self_right.mean() == pytest.approx(metrics["self"]["accuracy"])
 
 
 def test_report_compares_both_models_with_exact_parameter_counts(repo):
@@ -72,17 +87,39 @@ def test_report_compares_both_models_with_exact_parameter_counts(repo):
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     runs = json.loads((repo / "models/mha/mlflow_run.json").read_text())
     assert "| Self-attention" in report and "| Multi-head attention (LSTM + 2 heads)" in report
-    assert f"| {metrics['self']['params']} |" in report and f"| {metrics['mha']['params']} |" in report
-    assert "![" in report and "learning_curves.png" in report
-    assert runs["run_id"] in report
-    assert re.search(r"(wins\*\* by \d+\.\d\d accuracy points|A tie)", report)
-    assert (repo / "reports/learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"| {metrics['self']['params']:,} |" in report and f"| {metrics['mha']['params']:,} |" in report
+    assert "| TF-IDF 1-2 grams + logistic regression |" in report
+    assert runs["run_id"] in report and "McNemar's exact test gives p = " in report
+    assert re.search(r"\*\*(No significant difference|.* is better)\*\*", report)
+    assert f"| **total** | **{metrics['self']['params']:,}** | **{metrics['mha']['params']:,}** |" in report
+    pictures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
+    assert {"figures/learning_curves.png", "figures/roc.png", "figures/accuracy_by_length.png"} <= set(pictures)
+    examples = json.loads((repo / "reports/attention.json").read_text())
+    assert [f"figures/attention_{i}.png" for i in range(1, len(examples) + 1)] == [
+        p for p in pictures if "attention" in p]
+    for picture in pictures:
+        assert (repo / "reports" / picture).read_bytes()[:4] == b"\x89PNG", picture
+
+
+def test_attention_examples_are_reproducible_and_carry_every_heads_weights(repo):
+    examples = json.loads((repo / "reports/attention.json").read_text())
+    assert 1 <= len(examples) <= 4 and len({e["case"] for e in examples}) == len(examples)
+    for example in examples:
+        tokens = len(example["tokens"])
+        assert len(example["weights"]["self"]) == 1 and len(example["weights"]["self"][0]) == tokens
+        assert len(example["weights"]["mha"]) == 2 and all(len(head) == tokens for head in example["weights"]["mha"])
+        assert sum(example["weights"]["self"][0]) == pytest.approx(1, abs=1e-3)
+    run(["dvc", "repro", "--force", "--single-item", "evaluate"], repo)
+    assert json.loads((repo / "reports/attention.json").read_text()) == examples
 
 
 def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo):
     runs = mlflow_runs(repo)
-    assert sorted(r["tags"]["model"] for r in runs) == ["mha", "self"]
-    for r in runs:
+    assert sorted(r["tags"]["model"] for r in runs) == ["baseline", "mha", "self"]
+    baseline = next(r for r in runs if r["tags"]["model"] == "baseline")
+    assert baseline["tags"]["dvc.stage"] == "baseline" and baseline["metrics"]["test_accuracy"] > 0
+    assert baseline["params"]["tfidf.ngram_range"] == "1-2"
+    for r in [r for r in runs if r["tags"]["model"] != "baseline"]:
         kind = r["tags"]["model"]
         assert r["status"] == "FINISHED" and r["name"] == kind
         assert r["tags"]["dvc.stage"] == f"train_{kind}"
@@ -94,12 +131,14 @@ def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo
     logged = list((repo / "mlartifacts").rglob("MLmodel"))
     assert len(logged) == 2
     assert "signature" in logged[0].read_text() and "pytorch" in logged[0].read_text()
+    reports = list((repo / "mlartifacts").rglob("report/report.md"))
+    assert len(reports) == 2 and all((r.parent / "figures" / "roc.png").is_file() for r in reports)
 
 
 def test_dvc_plots_render(repo):
     run(["dvc", "plots", "show", "-o", "plots_html"], repo)
     html = (repo / "plots_html" / "index.html").read_text()
-    assert "Loss per epoch" in html and "ROC curves" in html
+    assert "Loss per epoch" in html and "ROC curves" in html and "Test accuracy by review length" in html
 
 
 def test_changing_heads_reruns_only_mha_and_downstream_as_an_experiment(repo):
@@ -110,6 +149,8 @@ def test_changing_heads_reruns_only_mha_and_downstream_as_an_experiment(repo):
     heads = [rev["data"]["params"]["params.yaml"]["data"]["model"]["heads"]
              for e in experiments for rev in e["revs"]]
     assert 8 in heads
+    metrics = [rev["data"]["metrics"]["reports/metrics.json"]["data"] for e in experiments for rev in e["revs"]]
+    assert all({"self", "mha", "baseline"} <= set(m) and "accuracy" in m["mha"] for m in metrics)
     assert stages_run(run(["dvc", "repro"], repo).stdout) == []
     mha_runs = [r for r in mlflow_runs(repo) if r["tags"]["model"] == "mha"]
     assert mha_runs[-1]["params"]["model.heads"] == "8" and mha_runs[-1]["tags"].get("dvc.exp_name")

@@ -1,0 +1,60 @@
+"""What each model looked at: per-token attention weights for a few test reviews, picked reproducibly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class AttentionExample:
+    case: str  # why this review was picked, e.g. "a short review both models got right"
+    index: int  # row of the test split
+    label: int
+    tokens: list[str]  # as the models saw them: after truncation, unknown words as <unk>
+    probabilities: dict[str, float]  # positive-class probability per model
+    weights: dict[str, list[list[float]]]  # per model: one row of per-token weights per head
+
+
+def pick_examples(
+    labels: np.ndarray, lengths: np.ndarray, probabilities: dict[str, np.ndarray], seed: int
+) -> list[tuple[str, int]]:
+    """One review of each kind (short or long, all models right or not), drawn with `seed`.
+
+    Short is at most the median length, long at least the 75th percentile; a kind nobody falls into
+    (say, no mistakes on an easy corpus) is left out.
+    """
+    short = lengths <= np.median(lengths)
+    long = lengths >= np.quantile(lengths, 0.75)
+    all_right = np.logical_and.reduce([(p >= 0.5) == labels for p in probabilities.values()])
+    cases = {
+        "a short review both models got right": short & all_right,
+        "a short review at least one model got wrong": short & ~all_right,
+        "a long review both models got right": long & all_right,
+        "a long review at least one model got wrong": long & ~all_right,
+    }
+    rng = np.random.default_rng(seed)
+    return [(case, int(rng.choice(np.flatnonzero(mask)))) for case, mask in cases.items() if mask.any()]
+
+
+@torch.inference_mode()
+def token_weights(model: nn.Module, ids: np.ndarray) -> np.ndarray:
+    """(rows, tokens) attention weights of one unpadded review: a single row for self-attentive pooling;
+    one row per head for multi-head attention, the weight each token receives averaged over all queries,
+    which (the states being mean-pooled afterwards) is exactly its share of the pooled attention output."""
+    model.eval()
+    _, weights = model.forward_with_attention(torch.from_numpy(ids[None]).long())
+    if weights.dim() == 2:  # (batch, tokens)
+        return weights.numpy()
+    return weights[0].mean(dim=1).numpy()  # (heads, query, key) -> (heads, key)
+
+
+def attention_example(
+    case: str, index: int, label: int, tokens: list[str], ids: np.ndarray,
+    models: dict[str, nn.Module], probabilities: dict[str, float],
+) -> AttentionExample:
+    weights = {name: token_weights(model, ids).round(5).tolist() for name, model in models.items()}
+    return AttentionExample(case, index, label, tokens, probabilities, weights)

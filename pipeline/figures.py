@@ -1,0 +1,124 @@
+"""The report's pictures, drawn with matplotlib's object API (no pyplot: no GUI backend, no global state)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+COLOURS = {"self": "tab:blue", "mha": "tab:orange", "baseline": "tab:gray"}
+DPI = 110
+
+# Attention pictures lay tokens out on a grid of monospace character cells, so no text needs measuring.
+TOKEN_FONT_SIZE = 8.5
+CHAR_WIDTH_PT = 0.602 * TOKEN_FONT_SIZE  # DejaVu Sans Mono's advance width is 0.602 em
+LINE_HEIGHT_IN = 1.45 * TOKEN_FONT_SIZE / 72
+ATTENTION_WIDTH_IN = 10.0
+ATTENTION_COLOURS = colormaps["YlOrRd"]
+EVEN_SHARES_FOR_DARKEST = 4  # a row's largest weight is darkest only if it is >= 4x the even share 1/tokens
+
+
+def plot_learning_curves(histories: dict[str, pd.DataFrame], names: dict[str, str], path: Path) -> None:
+    """Loss and accuracy per epoch, training dashed and validation solid, one colour per model."""
+    figure = Figure(figsize=(11, 4), layout="tight")
+    loss_axis, accuracy_axis = figure.subplots(1, 2)
+    for kind, history in histories.items():
+        for column, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
+            axis.plot(history["epoch"], history[f"train_{column}"], "--", color=COLOURS[kind],
+                      label=f"{names[kind]} train")
+            axis.plot(history["epoch"], history[f"val_{column}"], "-o", color=COLOURS[kind],
+                      label=f"{names[kind]} validation")
+    for axis, title in ((loss_axis, "Loss (binary cross-entropy)"), (accuracy_axis, "Accuracy")):
+        axis.set_title(title)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    accuracy_axis.legend(fontsize=8, loc="lower right")
+    figure.savefig(path, dpi=DPI, format="png")
+
+
+def plot_roc_curves(curves: dict[str, pd.DataFrame], aucs: dict[str, float], names: dict[str, str], path: Path) -> None:
+    figure = Figure(figsize=(5.5, 5), layout="tight")
+    axis = figure.subplots()
+    for name, curve in curves.items():
+        axis.plot(curve["fpr"], curve["tpr"], color=COLOURS[name], label=f"{names[name]} (AUC {aucs[name]:.3f})")
+    axis.plot([0, 1], [0, 1], ":", color="black", linewidth=0.8, label="chance")
+    axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curves on the test split",
+             xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    figure.savefig(path, dpi=DPI, format="png")
+
+
+def plot_accuracy_by_length(table: pd.DataFrame, names: dict[str, str], path: Path) -> None:
+    """Grouped bars: one group per length band, one bar per model; bands without reviews stay empty."""
+    models = [name for name in names if f"accuracy_{name}" in table]
+    figure = Figure(figsize=(8, 4.4), layout="constrained")
+    axis = figure.subplots()
+    width = 0.8 / len(models)
+    positions = np.arange(len(table))
+    for offset, name in enumerate(models):
+        axis.bar(positions + (offset - (len(models) - 1) / 2) * width, table[f"accuracy_{name}"], width,
+                 color=COLOURS[name], label=names[name])
+    axis.set_xticks(positions, [f"{band}\n{count} reviews" for band, count in zip(table["band"], table["reviews"])])
+    low = np.nanmin(table[[f"accuracy_{name}" for name in models]].to_numpy(), initial=1.0)
+    axis.set(ylabel="test accuracy", title="Accuracy by review length", ylim=(max(0.0, low - 0.1), 1.0))
+    axis.grid(axis="y", alpha=0.3)
+    figure.legend(fontsize=7, loc="outside lower center", ncols=len(models))
+    figure.savefig(path, dpi=DPI, format="png")
+
+
+def plot_review_attention(example: dict, names: dict[str, str], path: Path) -> None:
+    """One review of evaluate's attention.json: the self-attention weights, then multi-head attention's
+    mean over heads and each head."""
+    def outcome(kind: str) -> str:
+        probability = example["probabilities"][kind]
+        return f"p(positive) {probability:.2f}, {'right' if (probability >= 0.5) == example['label'] else 'wrong'}"
+
+    heads = np.asarray(example["weights"]["mha"])
+    panels = [
+        (f"{names['self']}: {outcome('self')}", np.asarray(example["weights"]["self"][0])),
+        (f"{names['mha']}: {outcome('mha')}; mean of the {len(heads)} heads", heads.mean(axis=0)),
+        *((f"head {number}", head) for number, head in enumerate(heads, start=1)),
+    ]
+    label = "positive" if example["label"] else "negative"
+    title = f"{example['case'].capitalize()}: test row {example['index']}, {len(example['tokens'])} tokens, {label}"
+    plot_token_attention(title, example["tokens"], panels, path)
+
+
+def plot_token_attention(title: str, tokens: list[str], panels: list[tuple[str, np.ndarray]], path: Path) -> None:
+    """The review's tokens once per panel, each shaded by that panel's weights: darkest is the panel's largest
+    weight, unless that is under 4x the even share, so near-uniform attention looks pale, not dark."""
+    margin_in = 0.15
+    columns = (ATTENTION_WIDTH_IN - 2 * margin_in) * 72 / CHAR_WIDTH_PT
+    places, line, column = [], 0, 0.0
+    for token in tokens:
+        if column and column + len(token) > columns:
+            line, column = line + 1, 0.0
+        places.append((column, line))
+        column += len(token) + 1
+    lines = line + 1
+    panel_in = (lines + 2.2) * LINE_HEIGHT_IN
+    header_in = 0.45
+    height_in = header_in + panel_in * len(panels)
+    figure = Figure(figsize=(ATTENTION_WIDTH_IN, height_in))
+    figure.text(margin_in / ATTENTION_WIDTH_IN, 1 - 0.12 / height_in, title, va="top", fontsize=9.5, wrap=True)
+    for number, (panel_title, weights) in enumerate(panels):
+        top_in = header_in + number * panel_in
+        axis = figure.add_axes((
+            margin_in / ATTENTION_WIDTH_IN, 1 - (top_in + panel_in - 0.6 * LINE_HEIGHT_IN) / height_in,
+            1 - 2 * margin_in / ATTENTION_WIDTH_IN, lines * LINE_HEIGHT_IN / height_in,
+        ))
+        axis.set(xlim=(0, columns), ylim=(lines, 0))
+        axis.axis("off")
+        axis.set_title(panel_title, loc="left", fontsize=8.5, pad=3)
+        shades = weights / max(weights.max(), EVEN_SHARES_FOR_DARKEST / len(weights))
+        for token, (x, y), shade in zip(tokens, places, shades):
+            axis.add_patch(Rectangle((x - 0.15, y + 0.06), len(token) + 0.3, 0.88, linewidth=0,
+                                     facecolor=ATTENTION_COLOURS(0.7 * shade)))
+            axis.text(x, y + 0.5, token, family="DejaVu Sans Mono", fontsize=TOKEN_FONT_SIZE, va="center")
+    figure.savefig(path, dpi=DPI, format="png")

@@ -1,0 +1,66 @@
+"""The report's words for the cases a reader meets: a clear winner, a tie, a model that did not learn."""
+
+import pandas as pd
+
+from pipeline.metrics import accuracy_interval
+from pipeline.reporting import model_names, render_report, verdict
+from tests.conftest import typed_small_params
+
+TEST_REVIEWS = 1000
+
+
+def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
+    low, high = accuracy_interval(correct, TEST_REVIEWS)
+    half = TEST_REVIEWS // 2
+    true_positives = min(correct, half)
+    return {"accuracy": correct / TEST_REVIEWS, "accuracy_ci_low": low, "accuracy_ci_high": high, "f1": 0.5,
+            "roc_auc": 0.5, "params": params, "train_seconds": seconds, "test_samples": TEST_REVIEWS,
+            "true_positives": true_positives, "false_negatives": half - true_positives,
+            "train_samples": 900, "val_samples": 100, "throughput": 100.0, "epochs": 3, "best_epoch": 3,
+            "params_by_part": {"embedding": params - 10, "rnn": 6, "attention": 3, "classifier": 1}}
+
+
+def metrics(self_correct: int, mha_correct: int, only_self: int, only_mha: int, p_value: float) -> dict:
+    return {"self": scores(self_correct, 1200, 20.0), "mha": scores(mha_correct, 1000, 10.0),
+            "baseline": scores(900) | {"features": 999},
+            "self_vs_mha": {"only_self_right": only_self, "only_mha_right": only_mha, "mcnemar_p_value": p_value}}
+
+
+NAMES = model_names(typed_small_params())
+
+
+def test_a_significant_gap_names_the_winner_with_size_and_time_ratios():
+    text = " ".join(verdict(metrics(880, 850, 60, 30, 0.002), NAMES))
+    assert f"**{NAMES['self']} is better**" in text and "3.00 points" in text
+    assert "1.20x the parameters" in text and "2.00x its training time" in text
+    assert "60 by self-attention, 30 by multi-head attention" in text and "p = 0.002" in text
+    assert "did not learn" not in text
+
+
+def test_an_insignificant_gap_is_called_a_tie_even_when_one_model_is_ahead():
+    text = " ".join(verdict(metrics(880, 875, 40, 35, 0.64), NAMES))
+    assert "**No significant difference**" in text and "call it a tie" in text and "is better" not in text
+
+
+def test_a_model_at_chance_is_reported_as_not_learning_before_the_comparison():
+    paragraphs = verdict(metrics(870, 510, 400, 40, 1e-60), NAMES)
+    assert paragraphs[0].startswith(f"**{NAMES['mha']} did not learn**")
+    assert "50.00%" in paragraphs[0] and NAMES["self"] not in paragraphs[0]
+    assert "TF-IDF" in paragraphs[-1] and "3.00 points above" in paragraphs[-1]
+
+
+def test_the_report_renders_every_section_without_attention_examples():
+    by_length = pd.DataFrame({"band": ["1-15 tokens", "64+ tokens (cut)"], "min_tokens": [1, 64], "reviews": [3, 0],
+                              "accuracy_self": [1.0, float("nan")], "accuracy_mha": [0.5, float("nan")],
+                              "accuracy_baseline": [1.0, float("nan")]})
+    runs = {name: {"run_id": f"{name}-run", "experiment_id": "7"} for name in ("self", "mha", "baseline")}
+    figures = {"curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png", "attention": []}
+    report = render_report(typed_small_params(), metrics(880, 850, 60, 30, 0.002), by_length, [], runs, "abc123",
+                           "exp-1", figures, "sqlite:///mlflow.db")
+    for heading in ["## Verdict", "## Results on the test split", "## Parameters by part", "## How the two models differ",
+                    "## Learning curves", "## Accuracy by review length", "## What the models attend to",
+                    "## What was run", "## MLflow"]:
+        assert heading in report
+    assert "| 64+ tokens (cut) | 0 | - | - | - |" in report and "_No test reviews to show._" in report
+    assert "/#/experiments/7/runs/self-run" in report and "DVC experiment `exp-1`" in report
+    assert "| rnn | 6 | 6 | +0 |" in report
