@@ -24,10 +24,10 @@ def pick_examples(
 ) -> list[tuple[str, int]]:
     """One review of each kind (short or long, all models right or not), drawn with `seed`.
 
-    Short is at most the median length, long at least the 75th percentile; a kind nobody falls into
+    Short is at most the 25th percentile of length, long at least the 75th; a kind nobody falls into
     (say, no mistakes on an easy corpus) is left out.
     """
-    short = lengths <= np.median(lengths)
+    short = lengths <= np.quantile(lengths, 0.25)
     long = lengths >= np.quantile(lengths, 0.75)
     all_right = np.logical_and.reduce([(p >= 0.5) == labels for p in probabilities.values()])
     cases = {

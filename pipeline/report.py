@@ -39,7 +39,7 @@ def main(
     names = model_names(settings)
     metrics = read_json(require_output(out / "metrics.json", "evaluate"))
     examples = read_json(out / "attention.json")
-    by_length = pd.read_csv(out / "plots" / "accuracy_by_length.csv")
+    by_length = pd.read_csv(out / "plots" / "accuracy_by_length.csv").query("reviews > 0")
     histories = {kind: pd.read_csv(models / kind / "history.csv") for kind in MODEL_KINDS}
     runs = {name: read_json(models / name / "mlflow_run.json") for name in (*MODEL_KINDS, "baseline")}
 

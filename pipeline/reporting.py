@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline.metrics import CONFIDENCE, SIGNIFICANCE
 from pipeline.params import MODEL_KINDS, Params
 
-PARTS = ("embedding", "rnn", "attention", "classifier")
+PARTS = {"embedding": "embedding", "rnn": "RNN", "attention": "attention", "classifier": "dense classifier"}
 
 
 def model_names(params: Params) -> dict[str, str]:
@@ -99,13 +99,13 @@ def parameters_table(metrics: dict[str, dict], names: dict[str, str]) -> list[st
     lines = [f"| part | {names['self']} | {names['mha']} | difference |", "|---|---:|---:|---:|"]
     for part in PARTS:
         counts = [parts[kind].get(part, 0) for kind in MODEL_KINDS]
-        lines.append(f"| {part} | {counts[0]:,} | {counts[1]:,} | {counts[1] - counts[0]:+,} |")
+        lines.append(f"| {PARTS[part]} | {counts[0]:,} | {counts[1]:,} | {counts[1] - counts[0]:+,} |")
     totals = [metrics[kind]["params"] for kind in MODEL_KINDS]
     lines.append(f"| **total** | **{totals[0]:,}** | **{totals[1]:,}** | **{totals[1] - totals[0]:+,}** |")
     more = "mha" if totals[1] > totals[0] else "self"
     biggest = max(PARTS, key=lambda part: abs(parts["mha"].get(part, 0) - parts["self"].get(part, 0)))
     lines += ["", f"{names[more]} has {abs(totals[1] - totals[0]):,} more trainable parameters "
-                  f"({abs(totals[1] - totals[0]) / min(totals):.1%}); most of the difference is in the {biggest}."]
+                  f"({abs(totals[1] - totals[0]) / min(totals):.1%}); most of the difference is in the {PARTS[biggest]}."]
     return lines
 
 
@@ -211,8 +211,9 @@ def render_report(
         "",
         "## Accuracy by review length",
         "",
-        "Does attention help on long reviews? Test reviews grouped by their length in tokens; the last group was "
-        f"cut to `tokenize.max_len` = {tok.max_len} tokens ({tok.keep.replace('_', ' and ')} kept).",
+        "Does attention help on long reviews? Test reviews grouped by their length in tokens (groups without "
+        f"reviews left out); reviews over `tokenize.max_len` = {tok.max_len} tokens were cut to their "
+        f"{tok.keep.replace('_', ' and ')}.",
         "",
         *length_table(by_length, names),
         "",

@@ -40,7 +40,7 @@ def test_examples_cover_each_kind_that_occurs_and_depend_only_on_the_seed():
         "a long review both models got right", "a long review at least one model got wrong",
     ]
     short_right, short_wrong, long_right, long_wrong = (index for _, index in picks)
-    assert lengths[short_right] <= np.median(lengths) and lengths[long_wrong] >= np.quantile(lengths, 0.75)
+    assert lengths[short_right] <= np.quantile(lengths, 0.25) and lengths[long_wrong] >= np.quantile(lengths, 0.75)
     assert wrong_sometimes[short_wrong] != labels[short_wrong] and wrong_sometimes[long_right] == labels[long_right]
     assert picks == pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=7)
     assert picks != pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=8)

@@ -151,6 +151,10 @@ def test_changing_heads_reruns_only_mha_and_downstream_as_an_experiment(repo):
     assert 8 in heads
     metrics = [rev["data"]["metrics"]["reports/metrics.json"]["data"] for e in experiments for rev in e["revs"]]
     assert all({"self", "mha", "baseline"} <= set(m) and "accuracy" in m["mha"] for m in metrics)
+    name = next(e["name"] for e in experiments)
+    run(["dvc", "plots", "diff", "main", name, "-o", "diff_html"], repo)
+    html = (repo / "diff_html" / "index.html").read_text()
+    assert "Test accuracy by review length" in html and name in html
     assert stages_run(run(["dvc", "repro"], repo).stdout) == []
     mha_runs = [r for r in mlflow_runs(repo) if r["tags"]["model"] == "mha"]
     assert mha_runs[-1]["params"]["model.heads"] == "8" and mha_runs[-1]["tags"].get("dvc.exp_name")
