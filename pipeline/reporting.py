@@ -102,10 +102,10 @@ def parameters_table(metrics: dict[str, dict], names: dict[str, str]) -> list[st
         lines.append(f"| {PARTS[part]} | {counts[0]:,} | {counts[1]:,} | {counts[1] - counts[0]:+,} |")
     totals = [metrics[kind]["params"] for kind in MODEL_KINDS]
     lines.append(f"| **total** | **{totals[0]:,}** | **{totals[1]:,}** | **{totals[1] - totals[0]:+,}** |")
-    more = "mha" if totals[1] > totals[0] else "self"
+    more, extra = ("mha" if totals[1] > totals[0] else "self"), abs(totals[1] - totals[0])
     biggest = max(PARTS, key=lambda part: abs(parts["mha"].get(part, 0) - parts["self"].get(part, 0)))
-    lines += ["", f"{names[more]} has {abs(totals[1] - totals[0]):,} more trainable parameters "
-                  f"({abs(totals[1] - totals[0]) / min(totals):.1%}); most of the difference is in the {PARTS[biggest]}."]
+    lines += ["", f"{names[more]} has {extra:,} more trainable parameters ({extra / min(totals):.1%}); "
+                  f"most of the difference is in the {PARTS[biggest]}."]
     return lines
 
 

@@ -45,7 +45,8 @@ def test_examples_cover_each_kind_that_occurs_and_depend_only_on_the_seed():
     assert picks == pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=7)
     assert picks != pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=8)
     perfect = pick_examples(labels, lengths, {"self": right, "mha": right}, seed=7)
-    assert [case for case, _ in perfect] == ["a short review both models got right", "a long review both models got right"]
+    assert [case for case, _ in perfect] == [
+        "a short review both models got right", "a long review both models got right"]
 
 
 def test_an_example_records_tokens_probabilities_and_each_models_weights():

@@ -56,9 +56,9 @@ def test_the_report_renders_every_section_without_attention_examples():
     figures = {"curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png", "attention": []}
     report = render_report(typed_small_params(), metrics(880, 850, 60, 30, 0.002), by_length, [], runs, "abc123",
                            "exp-1", figures, "sqlite:///mlflow.db")
-    for heading in ["## Verdict", "## Results on the test split", "## Parameters by part", "## How the two models differ",
-                    "## Learning curves", "## Accuracy by review length", "## What the models attend to",
-                    "## What was run", "## MLflow"]:
+    for heading in ["## Verdict", "## Results on the test split", "## Parameters by part",
+                    "## How the two models differ", "## Learning curves", "## Accuracy by review length",
+                    "## What the models attend to", "## What was run", "## MLflow"]:
         assert heading in report
     assert "| 64+ tokens (cut) | 1 | 0.00% | 100.00% | 100.00% |" in report and "_No test reviews to show._" in report
     assert "/#/experiments/7/runs/self-run" in report and "DVC experiment `exp-1`" in report
