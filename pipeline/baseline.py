@@ -32,12 +32,12 @@ def main(
 ) -> None:
     """Fit TF-IDF (word 1-2 grams) + logistic regression on the same train split the models learn from."""
     settings = load_params(params)
+    tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     reviews = pd.read_parquet(require_output(reviews_path, "download"))
     splits = training_splits(reviews, settings.data.val_fraction, settings.data.seed)
     train, test = splits["train"], splits["test"]
     baseline = tfidf_logistic_regression(settings.tokenize.lowercase, settings.train.seed)
 
-    tracking.use_experiment(settings.mlflow.experiment)
     tags = tracking.run_tags("baseline", "baseline")
     with mlflow.start_run(run_name=tracking.run_name("baseline"), tags=tags) as run:
         started = time.perf_counter()

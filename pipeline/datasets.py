@@ -10,6 +10,7 @@ import re
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -64,12 +65,19 @@ def read_table(params: DataParams) -> pd.DataFrame:
     path = Path(params.path)
     if not path.is_file():
         raise PipelineError(f"data.path {path} not found: point data.path at your .csv, .tsv or .parquet file")
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path} is empty: data.path needs a table of reviews with a header row")
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-    except (ValueError, OSError, UnicodeDecodeError) as error:
+            table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PipelineError(
+            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}): "
+            f"re-save it with UTF-8 encoding"
+        ) from None
+    except (ValueError, OSError) as error:
         raise PipelineError(f"cannot read {path}: {' '.join(str(error).split())}") from None
     missing = [c for c in (params.text_column, params.label_column) if c not in table.columns]
     if missing:
@@ -86,8 +94,16 @@ def read_table(params: DataParams) -> pd.DataFrame:
             f"{path} column {params.label_column!r} has labels {unknown[:5]} that are not 0/1, neg/pos, "
             f"negative/positive or false/true"
         )
+    texts = table[params.text_column].fillna("").astype(str)
+    blank = np.flatnonzero(texts.str.strip() == "")
+    if len(blank):
+        rows = ", ".join(str(row + 1) for row in blank[:5]) + (", ..." if len(blank) > 5 else "")
+        raise PipelineError(
+            f"{path} has {len(blank)} review(s) with an empty {params.text_column!r} (data rows {rows}); "
+            f"drop those rows or fill them in"
+        )
     reviews = pd.DataFrame({
-        "text": table[params.text_column].fillna("").astype(str),
+        "text": texts,
         "label": labels.map(LABEL_NAMES).astype("int64"),
         "rating": pd.NA,
     })
@@ -105,6 +121,12 @@ def read_table(params: DataParams) -> pd.DataFrame:
         reviews["split"] = "test"
         reviews.loc[train, "split"] = "train"
     return reviews
+
+
+def train_test_overlap(reviews: pd.DataFrame) -> int:
+    """How many test reviews have a text that also appears in the train split."""
+    train_texts = set(reviews.loc[reviews["split"] == "train", "text"])
+    return int(reviews.loc[reviews["split"] == "test", "text"].isin(train_texts).sum())
 
 
 def limit_per_split(reviews: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:

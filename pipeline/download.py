@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipeline.datasets import load_reviews
+from pipeline.datasets import load_reviews, train_test_overlap
 from pipeline.errors import reports_errors
 from pipeline.files import atomic_path
 from pipeline.params import load_params
@@ -28,6 +28,10 @@ def main(
         reviews.to_parquet(partial, index=False)
     counts = reviews.groupby(["split", "label"]).size().to_dict()
     typer.echo(f"{data.source}: {len(reviews)} reviews -> {out} (split, label: count) {counts}")
+    overlap = train_test_overlap(reviews)
+    if overlap:
+        typer.echo(f"warning: {overlap} test review(s) also appear word for word in the train split, so test "
+                   f"scores are a little optimistic; remove them from your data to avoid this", err=True)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ class TrainParams:
     patience: int
     seed: int
     device: str
+    resume: bool
 
     def problems(self) -> list[str]:
         found = [] if self.lr > 0 else [f"train.lr={self.lr} must be > 0"]

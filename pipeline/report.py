@@ -37,7 +37,8 @@ def main(
     """Write the markdown comparison: verdict and significance, results, parameters, curves, attention."""
     settings = load_params(params)
     names = model_names(settings)
-    metrics = read_json(require_output(out / "metrics.json", "evaluate"))
+    timings = read_json(require_output(out / "timings.json", "evaluate"))
+    metrics = {name: scores | timings.get(name, {}) for name, scores in read_json(out / "metrics.json").items()}
     examples = read_json(out / "attention.json")
     by_length = pd.read_csv(out / "plots" / "accuracy_by_length.csv").query("reviews > 0")
     histories = {kind: pd.read_csv(models / kind / "history.csv") for kind in MODEL_KINDS}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -20,6 +22,7 @@ from mlflow.models import infer_signature
 from pipeline.errors import PipelineError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+SERVER_TIMEOUT_SECONDS = 10
 
 
 def checkout_root() -> Path:
@@ -42,6 +45,8 @@ def use_experiment(name: str) -> str:
     working directory, which for a DVC temporary experiment is deleted afterwards.
     """
     uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     try:
         if mlflow.get_experiment_by_name(name) is None:
@@ -55,6 +60,20 @@ def use_experiment(name: str) -> str:
         return mlflow.set_experiment(name).experiment_id
     except MlflowException as error:
         raise PipelineError(f"MLflow tracking store {uri} failed: {str(error).splitlines()[0]}") from None
+
+
+def check_server(uri: str) -> None:
+    """Fail in seconds, naming the URI, when a tracking server does not answer; MLflow's own client
+    would retry with backoff for minutes first."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_SECONDS):
+            pass
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise PipelineError(
+            f"MLflow tracking server {uri} is unreachable ({reason}): start it, fix MLFLOW_TRACKING_URI, "
+            f"or unset it to record runs in the local mlflow.db"
+        ) from None
 
 
 def git_commit() -> str:

@@ -41,6 +41,7 @@ def main(
     """Train one attention classifier with early stopping and log it to MLflow."""
     kind = model.value
     settings = load_params(params)
+    tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     out = out or Path("models") / kind
     device = resolve_device(settings.train.device)
     vocab = Vocabulary.load(require_output(data / "vocab.json", "tokenize"))
@@ -53,7 +54,6 @@ def main(
     parameter_count = count_parameters(network)
     typer.echo(f"{kind}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; {device}")
 
-    tracking.use_experiment(settings.mlflow.experiment)
     with mlflow.start_run(run_name=tracking.run_name(kind), tags=tracking.run_tags(kind, f"train_{kind}")) as run:
         mlflow.log_params(settings.for_model(kind) | {"parameters": parameter_count})
 
@@ -64,7 +64,8 @@ def main(
                 f"val loss {result.val_loss:.4f} acc {result.val_accuracy:.4f} | {result.seconds:.1f}s"
             )
 
-        result = fit(network, Batches(train, device), Batches(val, device), settings.train, report_epoch)
+        result = fit(network, Batches(train, device), Batches(val, device), settings.train, report_epoch,
+                     checkpoint=out / "checkpoint.pt")
         best = result.history[result.best_epoch - 1]
         train_metrics = {
             "params": parameter_count,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -16,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
+from pipeline.files import atomic_path
 from pipeline.params import TrainParams
 from pipeline.text import EncodedSplit
 
@@ -101,23 +104,29 @@ def fit(
     val: Batches,
     params: TrainParams,
     on_epoch: Callable[[EpochResult], None] = lambda result: None,
+    checkpoint: Path | None = None,
 ) -> TrainingResult:
     """Train with Adam until `params.epochs` or `params.patience` epochs without a better validation loss.
 
-    The model ends holding the weights of its best validation epoch.
+    The model ends holding the weights of its best validation epoch. After every epoch the whole training
+    state is saved to `checkpoint` (when given); with `params.resume` a run continues from there, exactly
+    as if it had never stopped.
     """
-    rng = np.random.default_rng(params.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)  # one kernel for all tensors
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    history: list[EpochResult] = []
-    best_loss, best_epoch, best_state = math.inf, 0, None
-    started = time.perf_counter()
-    for epoch in range(1, params.epochs + 1):
+    state = TrainingState(np.random.default_rng(params.seed))
+    fingerprint = training_fingerprint(model, train, params)
+    if checkpoint is not None and params.resume and checkpoint.is_file():
+        state = TrainingState.load(checkpoint, model, optimizer, fingerprint)
+    started = time.perf_counter() - state.seconds
+    for epoch in range(len(state.history) + 1, params.epochs + 1):
+        if state.history and epoch - state.best_epoch > params.patience:
+            break
         epoch_started = time.perf_counter()
         model.train()
         total_loss, correct = 0.0, 0
         batches = tqdm(
-            train.shuffled(params.batch_size, rng), total=train.count(params.batch_size),
+            train.shuffled(params.batch_size, state.rng), total=train.count(params.batch_size),
             desc=f"epoch {epoch}/{params.epochs}", leave=False, mininterval=1.0,
         )
         for ids, lengths, labels in batches:
@@ -134,14 +143,62 @@ def fit(
             epoch, total_loss / len(train), correct / len(train), val_loss, val_accuracy,
             time.perf_counter() - epoch_started,
         )
-        history.append(result)
+        state.history.append(result)
+        if val_loss < state.best_loss:
+            state.best_loss, state.best_epoch, state.best_weights = val_loss, epoch, copy.deepcopy(model.state_dict())
+        state.seconds = time.perf_counter() - started
+        if checkpoint is not None:
+            state.save(checkpoint, model, optimizer, fingerprint)
         on_epoch(result)
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= params.patience:
-            break
-    model.load_state_dict(best_state)
-    return TrainingResult(history, best_epoch, time.perf_counter() - started)
+    model.load_state_dict(state.best_weights)
+    return TrainingResult(state.history, state.best_epoch, time.perf_counter() - started)
+
+
+@dataclass
+class TrainingState:
+    """Everything an interrupted run needs to go on exactly where it stopped."""
+
+    rng: np.random.Generator  # batch order
+    history: list[EpochResult] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_weights: dict | None = None
+    seconds: float = 0.0
+
+    def save(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> None:
+        with atomic_path(path) as partial:
+            torch.save({
+                "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "history": [asdict(epoch) for epoch in self.history], "best_loss": self.best_loss,
+                "best_epoch": self.best_epoch, "best_weights": self.best_weights, "seconds": self.seconds,
+            }, partial)
+
+    @classmethod
+    def load(cls, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> TrainingState:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved["fingerprint"] != fingerprint:
+            raise PipelineError(
+                f"{path} was saved for other data, model or training params: set train.resume to false to start "
+                f"over, or delete it"
+            )
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        rng = np.random.default_rng()
+        rng.bit_generator.state = saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        history = [EpochResult(**epoch) for epoch in saved["history"]]
+        tqdm.write(f"resuming from {path} after epoch {len(history)}")
+        return cls(rng, history, saved["best_loss"], saved["best_epoch"], saved["best_weights"], saved["seconds"])
+
+
+def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams) -> str:
+    """What a checkpoint must match to be resumed: the model's config, the training data and the params
+    that shape the optimisation (not `epochs` or `patience`, so a finished run can be given more epochs)."""
+    digest = hashlib.sha256(train.ids.numpy().tobytes())
+    digest.update(train.labels.numpy().tobytes())
+    digest.update(repr((model.config, params.lr, params.batch_size, params.seed)).encode())
+    return digest.hexdigest()
 
 
 def evaluate_loss(model: nn.Module, batches: Batches, batch_size: int) -> tuple[float, float]:

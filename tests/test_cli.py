@@ -1,6 +1,11 @@
 """The stage scripts as a user runs them: `python -m pipeline.<step>`."""
 
+import os
+import re
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -53,3 +58,47 @@ def test_later_steps_without_their_inputs_say_which_stage_to_run(tmp_path, step,
     result = run([sys.executable, "-m", f"pipeline.{step}"], tmp_path, check=False, PYTHONPATH=str(ROOT))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"run the {stage} stage first (dvc repro {stage})" in result.stderr
+
+
+def test_an_unreachable_mlflow_server_stops_training_before_any_work(tmp_path):
+    write_params(tmp_path / "params.yaml", small_params())
+    uri = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    result = run([sys.executable, "-m", "pipeline.train", "--model", "mha"], tmp_path, check=False,
+                 PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=uri)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: MLflow tracking server {uri} is unreachable")
+    assert not (tmp_path / "models").exists()
+
+
+def test_download_warns_about_reviews_in_both_train_and_test(tmp_path):
+    table = tmp_path / "reviews.csv"
+    table.write_text("text,label,split\ngreat,1,train\nawful,0,train\ngreat,1,test\nmeh,0,test\n")
+    write_params(tmp_path / "params.yaml", small_params(**{"data.source": "csv", "data.path": str(table)}))
+    result = run([sys.executable, "-m", "pipeline.download"], tmp_path, PYTHONPATH=str(ROOT))
+    assert "warning: 1 test review(s) also appear word for word in the train split" in result.stderr
+    assert (tmp_path / "data/raw/reviews.parquet").is_file()
+
+
+def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_epoch(tmp_path):
+    params = small_params(**{"data.limit": 0, "train.epochs": 40, "train.patience": 40})
+    write_params(tmp_path / "params.yaml", params)
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    for step in ["download", "tokenize"]:
+        run([sys.executable, "-m", f"pipeline.{step}"], tmp_path, PYTHONPATH=str(ROOT))
+    training = subprocess.Popen([sys.executable, "-m", "pipeline.train", "--model", "self"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = tmp_path / "models/self/checkpoint.pt"
+    while not checkpoint.exists() and training.poll() is None:
+        time.sleep(0.05)
+    training.send_signal(signal.SIGINT)
+    _, stderr = training.communicate(timeout=120)
+    assert training.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted: no output was written"
+    assert not (tmp_path / "models/self/model.pt").exists() and checkpoint.is_file()
+
+    write_params(tmp_path / "params.yaml", params | {"train": params["train"] | {"epochs": 3, "resume": True}})
+    resumed = run([sys.executable, "-m", "pipeline.train", "--model", "self"], tmp_path, PYTHONPATH=str(ROOT))
+    assert re.search(r"resuming from .*checkpoint.pt after epoch \d+", resumed.stdout + resumed.stderr)
+    history = (tmp_path / "models/self/history.csv").read_text().splitlines()
+    assert len(history) == 1 + 3 and (tmp_path / "models/self/model.pt").is_file()

@@ -1,7 +1,14 @@
 import pandas as pd
 import pytest
 
-from pipeline.datasets import limit_per_split, load_reviews, read_imdb_archive, read_table, training_splits
+from pipeline.datasets import (
+    limit_per_split,
+    load_reviews,
+    read_imdb_archive,
+    read_table,
+    train_test_overlap,
+    training_splits,
+)
 from pipeline.errors import PipelineError
 from pipeline.synthetic import synthetic_reviews
 from tests.conftest import imdb_layout_archive, typed_small_params
@@ -122,3 +129,38 @@ def test_validation_split_is_carved_from_train_only():
     assert [len(splits[name]) for name in ("train", "val", "test")] == [180, 20, 100]
     assert set(splits["val"].index).isdisjoint(splits["train"].index)
     assert (splits["test"]["split"] == "test").all()
+
+
+def test_a_truncated_archive_is_reported_not_half_read(tmp_path):
+    files = {f"aclImdb/{split}/{label}/{i}_7.txt": "word " * 2000 + str(i)
+             for split in ("train", "test") for label in ("pos", "neg") for i in range(20)}
+    archive = imdb_layout_archive(tmp_path / "a.tar.gz", files)
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PipelineError, match="not a readable .tar.gz archive .*download again"):
+        read_imdb_archive(archive)
+
+
+def test_an_empty_file_and_a_non_utf8_file_say_what_is_wrong(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(PipelineError, match="empty.csv is empty"):
+        read_table(csv_params(empty))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,1\nbad,0\n".encode("latin-1"))
+    with pytest.raises(PipelineError, match=r"latin.csv is not UTF-8 text \(byte 0xe9 at offset \d+\): re-save"):
+        read_table(csv_params(latin))
+
+
+def test_empty_texts_are_named_by_row(tmp_path):
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["fine", "", "  ", "good", None], "label": [1, 0, 1, 0, 1]}).to_csv(path, index=False)
+    with pytest.raises(PipelineError, match=r"3 review\(s\) with an empty 'text' \(data rows 2, 3, 5\); drop"):
+        read_table(csv_params(path))
+
+
+def test_reviews_in_both_train_and_test_are_counted():
+    reviews = pd.DataFrame({"text": ["a", "b", "c", "a", "b", "d"], "label": [1, 0, 1, 1, 0, 0],
+                            "split": ["train"] * 3 + ["test"] * 3})
+    assert train_test_overlap(reviews) == 2
+    assert train_test_overlap(reviews[reviews["text"] != "a"]) == 1

@@ -1,7 +1,11 @@
+import socket
+import time
+
 import mlflow
 import pytest
 
 from pipeline import tracking
+from pipeline.errors import PipelineError
 
 
 def test_checkout_root_is_found_from_a_dvc_temporary_experiment(tmp_path, monkeypatch):
@@ -44,3 +48,35 @@ def test_run_tags_name_the_model_stage_commit_and_dvc_experiment(monkeypatch):
 def restore_tracking_uri():
     yield
     mlflow.set_tracking_uri(None)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_tracking_server_fails_at_once_naming_the_uri(monkeypatch):
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(PipelineError, match=f"MLflow tracking server {uri} is unreachable .*MLFLOW_TRACKING_URI"):
+        tracking.use_experiment("comparison")
+
+
+def test_a_server_that_accepts_but_never_answers_times_out(monkeypatch):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        monkeypatch.setattr(tracking, "SERVER_TIMEOUT_SECONDS", 0.5)
+        started = time.monotonic()
+        with pytest.raises(PipelineError, match="unreachable"):
+            tracking.use_experiment("comparison")
+        assert time.monotonic() - started < 30  # bounded, not MLflow's minutes of retries
+
+
+def test_a_server_that_answers_its_health_check_is_used(http_dir, monkeypatch):
+    served, url = http_dir
+    (served / "health").write_text("OK")
+    tracking.check_server(url)

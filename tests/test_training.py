@@ -24,12 +24,13 @@ def encoded():
     return encoded, vocab
 
 
-def train_once(encoded, kind="self", **train_overrides):
+def train_once(encoded, kind="self", checkpoint=None, **train_overrides):
     splits, vocab = encoded
     params = typed_small_params(**{"train.epochs": 4, "train.lr": 0.01} | train_overrides)
     seed_everything(params.train.seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=len(vocab), **vars(params.model)))
-    result = fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train)
+    result = fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train,
+                 checkpoint=checkpoint)
     return model, result
 
 
@@ -83,3 +84,24 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(PipelineError, match="train.device=cuda but no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(encoded, tmp_path):
+    strip = lambda result: [(e.train_loss, e.val_loss, e.val_accuracy) for e in result.history]  # noqa: E731
+    straight, straight_result = train_once(encoded, **{"train.epochs": 3}, checkpoint=tmp_path / "straight.pt")
+    train_once(encoded, **{"train.epochs": 1}, checkpoint=tmp_path / "cut.pt")  # "interrupted" after epoch 1
+    resumed, resumed_result = train_once(encoded, **{"train.epochs": 3, "train.resume": True},
+                                         checkpoint=tmp_path / "cut.pt")
+    assert strip(resumed_result) == strip(straight_result) and len(resumed_result.history) == 3
+    assert resumed_result.best_epoch == straight_result.best_epoch
+    for name, weight in straight.state_dict().items():
+        assert torch.equal(weight, resumed.state_dict()[name]), name
+
+
+def test_a_checkpoint_from_other_params_is_refused(encoded, tmp_path):
+    train_once(encoded, **{"train.epochs": 1}, checkpoint=tmp_path / "run.pt")
+    with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
+        train_once(encoded, **{"train.epochs": 2, "train.resume": True, "train.lr": 0.02},
+                   checkpoint=tmp_path / "run.pt")
+    _, fresh = train_once(encoded, **{"train.epochs": 1, "train.lr": 0.02}, checkpoint=tmp_path / "run.pt")
+    assert len(fresh.history) == 1  # resume off: the old checkpoint is simply overwritten
