@@ -3,6 +3,7 @@
 import json
 import re
 import sqlite3
+import time
 
 import pandas as pd
 import pytest
@@ -180,6 +181,21 @@ def test_temporary_experiments_still_record_to_the_checkouts_store(repo):
     assert runs[-1]["tags"].get("dvc.exp_name")
     assert runs[-1]["metrics"].get("test_accuracy") is not None
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
+def test_parallel_queued_experiments_all_land_in_the_sqlite_store(repo):
+    before = {r["id"] for r in mlflow_runs(repo)}
+    for heads in (1, 4):
+        run(["dvc", "exp", "run", "--queue", "-S", "data.source=synthetic", "-S", f"model.heads={heads}"], repo)
+    run(["dvc", "queue", "start", "--jobs", "2"], repo)
+    deadline = time.monotonic() + 600
+    while re.search(r"Queued|Running", status := run(["dvc", "queue", "status"], repo).stdout):
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert status.count("Success") >= 2 and "Failed" not in status, status
+    new = [r for r in mlflow_runs(repo) if r["id"] not in before]
+    assert sorted(r["params"]["model.heads"] for r in new if r["tags"]["model"] == "mha") == ["1", "4"]
+    assert all(r["status"] == "FINISHED" and r["metrics"].get("test_accuracy") is not None for r in new)
 
 
 def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
