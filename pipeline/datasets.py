@@ -115,9 +115,15 @@ def read_table(params: DataParams) -> pd.DataFrame:
         if bad:
             raise PipelineError(f"{path} column 'split' has values {bad[:5]}; use train or test, or drop the column")
     else:
-        train, _ = train_test_split(
-            reviews.index, test_size=params.test_fraction, stratify=reviews["label"], random_state=params.seed
-        )
+        try:
+            train, _ = train_test_split(
+                reviews.index, test_size=params.test_fraction, stratify=reviews["label"], random_state=params.seed
+            )
+        except ValueError as error:
+            raise PipelineError(
+                f"cannot split the {len(reviews)} reviews of {path} by data.test_fraction={params.test_fraction} "
+                f"({error}); add reviews, change data.test_fraction or add a 'split' column"
+            ) from None
         reviews["split"] = "test"
         reviews.loc[train, "split"] = "train"
     return reviews
@@ -137,6 +143,8 @@ def limit_per_split(reviews: pd.DataFrame, limit: int, seed: int) -> pd.DataFram
     for split in ("train", "test"):
         part = reviews[reviews["split"] == split]
         if len(part) > limit:
+            if limit < part["label"].nunique():
+                raise PipelineError(f"data.limit={limit} is too small to keep both labels: use >= 2, or 0 for all")
             part, _ = train_test_split(part, train_size=limit, stratify=part["label"], random_state=seed)
             part = part.sort_index()
         parts.append(part)
@@ -149,5 +157,11 @@ def training_splits(reviews: pd.DataFrame, val_fraction: float, seed: int) -> di
     test = reviews[reviews["split"] == "test"]
     if train["label"].value_counts().min() < 2 or train["label"].nunique() < 2 or test.empty:
         raise PipelineError("the reviews need at least two train reviews of each label and some test reviews")
-    train, val = train_test_split(train, test_size=val_fraction, stratify=train["label"], random_state=seed)
+    try:
+        train, val = train_test_split(train, test_size=val_fraction, stratify=train["label"], random_state=seed)
+    except ValueError as error:
+        raise PipelineError(
+            f"cannot carve a validation split of data.val_fraction={val_fraction} from {len(train)} train reviews "
+            f"({error}); use more reviews (data.limit) or another data.val_fraction"
+        ) from None
     return {"train": train, "val": val, "test": test}

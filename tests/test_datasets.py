@@ -164,3 +164,15 @@ def test_reviews_in_both_train_and_test_are_counted():
                             "split": ["train"] * 3 + ["test"] * 3})
     assert train_test_overlap(reviews) == 2
     assert train_test_overlap(reviews[reviews["text"] != "a"]) == 1
+
+
+def test_splits_too_small_for_both_labels_say_which_param_to_change(tmp_path):
+    reviews = pd.DataFrame({"text": list("abcdefgh"), "label": [0, 1] * 4, "split": ["train"] * 4 + ["test"] * 4})
+    with pytest.raises(PipelineError, match=r"data.val_fraction=0.1 from 4 train reviews .*data.limit"):
+        training_splits(reviews, 0.1, seed=0)
+    with pytest.raises(PipelineError, match="data.limit=1 is too small to keep both labels"):
+        limit_per_split(reviews, 1, seed=0)
+    path = tmp_path / "reviews.csv"
+    reviews.drop(columns="split").head(3).to_csv(path, index=False)
+    with pytest.raises(PipelineError, match=r"cannot split the 3 reviews of .*data.test_fraction=0.5"):
+        read_table(csv_params(path))
