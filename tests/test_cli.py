@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT, run, small_params, write_params
 
-STEPS = ["download", "tokenize", "train", "baseline", "evaluate", "report"]
+STEPS = ["download", "tokenize", "train", "baseline", "evaluate", "report", "predict"]
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -102,3 +102,11 @@ def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_e
     assert re.search(r"resuming from .*checkpoint.pt after epoch \d+", resumed.stdout + resumed.stderr)
     history = (tmp_path / "models/self/history.csv").read_text().splitlines()
     assert len(history) == 1 + 3 and (tmp_path / "models/self/model.pt").is_file()
+
+
+def test_predict_without_a_trained_model_says_which_stage_to_run(tmp_path):
+    write_params(tmp_path / "params.yaml", small_params())
+    result = run([sys.executable, "-m", "pipeline.predict", "great film", "--model", "mha"], tmp_path, check=False,
+                 PYTHONPATH=str(ROOT))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "run the train_mha stage first" in result.stderr

@@ -3,6 +3,7 @@
 import json
 import re
 import sqlite3
+import sys
 import time
 
 import pandas as pd
@@ -144,6 +145,20 @@ def test_same_params_and_seed_give_identical_metrics_twice(repo):
     assert stages_run(run(["dvc", "repro", "--force"], repo).stdout) == STAGES
     for path, content in before.items():
         assert (repo / path).read_bytes() == content, path
+
+
+def test_predict_prints_label_probability_and_attended_words_for_text_and_files(repo):
+    result = run([sys.executable, "-m", "pipeline.predict", "The plot is very good.", "--model", "mha", "--top", "2"],
+                 repo)
+    label, probability, attended, text = result.stdout.strip().split("\t")
+    assert label in ("positive", "negative") and 0 <= float(probability) <= 1
+    assert (float(probability) >= 0.5) == (label == "positive") and text == "'The plot is very good.'"
+    assert attended.startswith("attended: ") and len(attended.removeprefix("attended: ").split(", ")) == 2
+    (repo / "new.csv").write_text("text\nThe acting is awful.\nA charming film.\n")
+    (repo / "new.txt").write_text("The acting is awful.\n\nA charming film.\n")
+    from_csv = run([sys.executable, "-m", "pipeline.predict", "--file", "new.csv"], repo).stdout
+    from_txt = run([sys.executable, "-m", "pipeline.predict", "--file", "new.txt"], repo).stdout
+    assert from_csv == from_txt and len(from_csv.strip().splitlines()) == 2
 
 
 def test_dvc_plots_render(repo):
