@@ -6,6 +6,7 @@ import dataclasses
 import re
 import typing
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import yaml
@@ -16,6 +17,14 @@ SOURCES = ("imdb", "csv", "synthetic")
 RNNS = ("lstm", "gru")
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_KINDS = ("self", "mha")
+
+
+class ModelKind(str, Enum):
+    """The `--model` choice of the train and predict commands."""
+
+    self = "self"
+    mha = "mha"
+
 TRUNCATIONS = ("head", "tail", "head_tail")
 
 

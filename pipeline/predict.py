@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +17,10 @@ from pipeline.attention import token_weights
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import require_output
 from pipeline.models import load_checkpoint
-from pipeline.params import load_params
+from pipeline.params import ModelKind, load_params
 from pipeline.text import UNK_ID, Vocabulary, truncate
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-class Kind(str, Enum):
-    self = "self"
-    mha = "mha"
 
 
 @app.command()
@@ -35,7 +29,7 @@ def main(
     texts: list[str] = typer.Argument(None, help="Reviews to classify."),
     file: Path = typer.Option(None, help="A .csv/.tsv/.parquet file (column data.text_column) or a text file, "
                                          "one review per line."),
-    model: Kind = typer.Option(Kind.self, help="Which trained model: self or mha."),
+    model: ModelKind = typer.Option(ModelKind.self, help="Which trained model: self or mha."),
     top: int = typer.Option(5, min=0, help="How many of the most attended words to show."),
     params: Path = typer.Option(Path("params.yaml"), help="Parameters file (tokenize.max_len and keep)."),
     models: Path = typer.Option(Path("models"), help="Folder holding self/ and mha/ from the train stages."),

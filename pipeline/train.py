@@ -7,7 +7,6 @@ train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics
 from __future__ import annotations
 
 from dataclasses import asdict
-from enum import Enum
 from pathlib import Path
 
 import mlflow
@@ -18,22 +17,17 @@ from pipeline import tracking
 from pipeline.errors import reports_errors
 from pipeline.files import atomic_path, require_output, write_json
 from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
-from pipeline.params import load_params
+from pipeline.params import ModelKind, load_params
 from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-class Kind(str, Enum):
-    self = "self"
-    mha = "mha"
-
-
 @app.command()
 @reports_errors
 def main(
-    model: Kind = typer.Option(..., help="self: BiRNN + self-attention; mha: LSTM + multi-head attention."),
+    model: ModelKind = typer.Option(..., help="self: BiRNN + self-attention; mha: LSTM + multi-head attention."),
     params: Path = typer.Option(Path("params.yaml"), help="Parameters file."),
     data: Path = typer.Option(Path("data/processed"), help="Output of tokenize."),
     out: Path = typer.Option(None, help="Output folder [default: models/<model>]."),
