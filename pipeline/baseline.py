@@ -10,13 +10,12 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 import typer
 
 from pipeline import tracking
-from pipeline.datasets import training_splits
+from pipeline.datasets import read_training_splits
 from pipeline.errors import reports_errors
-from pipeline.files import atomic_path, require_output, write_json
+from pipeline.files import atomic_path, write_json
 from pipeline.params import load_params
 from pipeline.tfidf import INVERSE_REGULARISATION, MIN_DOCUMENT_FREQUENCY, NGRAMS, tfidf_logistic_regression
 
@@ -33,8 +32,7 @@ def main(
     """Fit TF-IDF (word 1-2 grams) + logistic regression on the same train split the models learn from."""
     settings = load_params(params)
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
-    reviews = pd.read_parquet(require_output(reviews_path, "download"))
-    splits = training_splits(reviews, settings.data.val_fraction, settings.data.seed)
+    splits = read_training_splits(reviews_path, settings.data)
     train, test = splits["train"], splits["test"]
     baseline = tfidf_logistic_regression(settings.tokenize.lowercase, settings.train.seed)
 

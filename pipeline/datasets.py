@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from pipeline.errors import PipelineError
 from pipeline.fetch import fetch
+from pipeline.files import require_output
 from pipeline.params import DataParams
 from pipeline.synthetic import synthetic_reviews
 
@@ -149,6 +150,13 @@ def limit_per_split(reviews: pd.DataFrame, limit: int, seed: int) -> pd.DataFram
             part = part.sort_index()
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def read_training_splits(reviews_path: Path, params: DataParams) -> dict[str, pd.DataFrame]:
+    """train, val and test from the download stage's table: the one definition the tokenize and baseline
+    stages share, so the baseline fits on exactly the reviews the models learn from."""
+    reviews = pd.read_parquet(require_output(reviews_path, "download"))
+    return training_splits(reviews, params.val_fraction, params.seed)
 
 
 def training_splits(reviews: pd.DataFrame, val_fraction: float, seed: int) -> dict[str, pd.DataFrame]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
 
-from pipeline.datasets import training_splits
+from pipeline.datasets import read_training_splits
 from pipeline.errors import reports_errors
-from pipeline.files import atomic_path, require_output
+from pipeline.files import atomic_path
 from pipeline.params import load_params
 from pipeline.text import encode_splits
 
@@ -25,8 +24,7 @@ def main(
 ) -> None:
     """Build the vocabulary on train only, carve a stratified validation split, encode and save."""
     settings = load_params(params)
-    reviews = pd.read_parquet(require_output(reviews_path, "download"))
-    splits = training_splits(reviews, settings.data.val_fraction, settings.data.seed)
+    splits = read_training_splits(reviews_path, settings.data)
     vocab, encoded_splits = encode_splits(splits, settings.tokenize)
     for name, encoded in encoded_splits.items():
         with atomic_path(out / f"{name}.npz") as partial:
