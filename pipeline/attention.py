@@ -41,15 +41,21 @@ def pick_examples(
 
 
 @torch.inference_mode()
-def token_weights(model: nn.Module, ids: np.ndarray) -> np.ndarray:
-    """(rows, tokens) attention weights of one unpadded review: a single row for self-attentive pooling;
-    one row per head for multi-head attention, the weight each token receives averaged over all queries,
-    which (the states being mean-pooled afterwards) is exactly its share of the pooled attention output."""
+def classify_with_attention(model: nn.Module, ids: np.ndarray) -> tuple[float, np.ndarray]:
+    """One unpadded review's probability of positive and its (rows, tokens) attention weights: a single row
+    for self-attentive pooling; one row per head for multi-head attention, the weight each token receives
+    averaged over all queries, which (the states being mean-pooled afterwards) is exactly its share of the
+    pooled attention output."""
     model.eval()
-    _, weights = model.forward_with_attention(torch.from_numpy(ids[None]).long())
+    logits, weights = model.forward_with_attention(torch.from_numpy(ids[None]).long())
+    probability = float(torch.sigmoid(logits)[0])
     if weights.dim() == 2:  # (batch, tokens)
-        return weights.numpy()
-    return weights[0].mean(dim=1).numpy()  # (heads, query, key) -> (heads, key)
+        return probability, weights.numpy()
+    return probability, weights[0].mean(dim=1).numpy()  # (heads, query, key) -> (heads, key)
+
+
+def token_weights(model: nn.Module, ids: np.ndarray) -> np.ndarray:
+    return classify_with_attention(model, ids)[1]
 
 
 def attention_example(

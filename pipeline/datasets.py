@@ -66,20 +66,7 @@ def read_table(params: DataParams) -> pd.DataFrame:
     path = Path(params.path)
     if not path.is_file():
         raise PipelineError(f"data.path {path} not found: point data.path at your .csv, .tsv or .parquet file")
-    if path.stat().st_size == 0:
-        raise PipelineError(f"{path} is empty: data.path needs a table of reviews with a header row")
-    try:
-        if path.suffix == ".parquet":
-            table = pd.read_parquet(path)
-        else:
-            table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise PipelineError(
-            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}): "
-            f"re-save it with UTF-8 encoding"
-        ) from None
-    except (ValueError, OSError) as error:
-        raise PipelineError(f"cannot read {path}: {' '.join(str(error).split())}") from None
+    table = read_table_file(path)
     missing = [c for c in (params.text_column, params.label_column) if c not in table.columns]
     if missing:
         raise PipelineError(
@@ -128,6 +115,24 @@ def read_table(params: DataParams) -> pd.DataFrame:
         reviews["split"] = "test"
         reviews.loc[train, "split"] = "train"
     return reviews
+
+
+def read_table_file(path: Path) -> pd.DataFrame:
+    """An existing .parquet, .tsv or (otherwise) comma-separated file; one-line errors for an empty file,
+    text that is not UTF-8, or anything pandas cannot parse."""
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path} is empty: it needs a table of reviews with a header row")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PipelineError(
+            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}): "
+            f"re-save it with UTF-8 encoding"
+        ) from None
+    except (ValueError, OSError) as error:
+        raise PipelineError(f"cannot read {path}: {' '.join(str(error).split())}") from None
 
 
 def train_test_overlap(reviews: pd.DataFrame) -> int:

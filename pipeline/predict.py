@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import typer
 
-from pipeline.attention import token_weights
+from pipeline.attention import classify_with_attention
+from pipeline.datasets import read_table_file
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import require_output
 from pipeline.models import load_checkpoint
@@ -52,9 +52,8 @@ def main(
 
 def classify(network: torch.nn.Module, ids: np.ndarray, vocab: Vocabulary, top: int) -> tuple[float, list[str]]:
     """Probability of positive, and the `top` known words with the most attention (summed over repeats)."""
-    with torch.inference_mode():
-        probability = float(torch.sigmoid(network(torch.from_numpy(ids[None]).long()))[0])
-    weights = token_weights(network, ids).mean(axis=0)
+    probability, weights = classify_with_attention(network, ids)
+    weights = weights.mean(axis=0)
     per_word: dict[str, float] = {}
     for token_id, weight in zip(ids, weights):
         if token_id != UNK_ID:
@@ -66,8 +65,7 @@ def read_reviews(path: Path, text_column: str) -> list[str]:
     if not path.is_file():
         raise PipelineError(f"--file {path} not found")
     if path.suffix in (".csv", ".tsv", ".parquet"):
-        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(
-            path, sep="\t" if path.suffix == ".tsv" else ",")
+        table = read_table_file(path)
         column = text_column if text_column in table.columns else "text"
         if column not in table.columns:
             raise PipelineError(f"{path} has no column {text_column!r} (columns: {', '.join(map(str, table.columns))})")
