@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from pipeline.datasets import limit_per_split, read_imdb_archive, training_splits
 from pipeline.params import Params
@@ -24,3 +26,8 @@ def encoded_splits(reviews: pd.DataFrame, params: Params) -> tuple[dict[str, Enc
     """train/val/test as the tokenize stage writes them, under `params`."""
     vocab, splits = encode_splits(training_splits(reviews, params.data.val_fraction, params.data.seed), params.tokenize)
     return splits, vocab
+
+
+def machine() -> str:
+    """The line every benchmark prints first, so its numbers say where they were measured."""
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"

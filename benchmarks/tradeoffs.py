@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import platform
 from pathlib import Path
 
 import torch
 import typer
 from sklearn.metrics import accuracy_score
 
-from benchmarks.imdb import ARCHIVE, encoded_splits, read_reviews
+from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
 from pipeline.metrics import INFERENCE_BATCH
 from pipeline.models import ModelConfig, build_model, count_parameters
 from pipeline.params import MODEL_KINDS, load_params
@@ -39,7 +38,7 @@ def main(
 ) -> None:
     params = load_params(params_file)
     reviews = read_reviews(archive, train_size, test_size, params.data.seed)
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(machine())
     rows = []
     for length, width in itertools.product(max_len or [params.tokenize.max_len], hidden or [params.model.hidden_dim]):
         setting = dataclasses.replace(

@@ -12,7 +12,6 @@ by the pipeline's tokenizer. Prints samples/s, test accuracy and the speed-up; a
 from __future__ import annotations
 
 import dataclasses
-import platform
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from sklearn.metrics import accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks.imdb import ARCHIVE, encoded_splits, read_reviews
+from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
 from pipeline.metrics import INFERENCE_BATCH
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import load_params
@@ -103,7 +102,7 @@ def main(
     splits, vocab = encoded_splits(read_reviews(archive, train_size, test_size, params.data.seed), params)
     tok = params.tokenize
 
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(machine())
     print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "
           f"embed 128, hidden 64, {epochs} epochs, mean length {np.mean(splits['train'].lengths):.0f} tokens")
     rows = [("reference loop (self-attention, padded, batch 64)",
