@@ -116,9 +116,19 @@ class TrainParams:
 @dataclass(frozen=True)
 class MlflowParams:
     experiment: str
+    registered_model: str  # each trained model is registered as <registered_model>-self / -mha
 
     def problems(self) -> list[str]:
-        return [] if self.experiment.strip() else ["mlflow.experiment is empty: name the MLflow experiment"]
+        found = [] if self.experiment.strip() else ["mlflow.experiment is empty: name the MLflow experiment"]
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.registered_model):
+            found.append(
+                f"mlflow.registered_model={self.registered_model!r} must be a model registry name: letters, "
+                f"digits, '_', '.' and '-', starting with a letter or digit"
+            )
+        return found
+
+    def registered_name(self, kind: str) -> str:
+        return f"{self.registered_model}-{kind}"
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,21 @@
 
     python -m pipeline.predict "A wonderful, moving film." --model self
     python -m pipeline.predict --file reviews.csv          # a .csv/.tsv/.parquet column, or a .txt file, one per line
+    python -m pipeline.predict "Dull." --model-uri models:/attention-classifier-mha/latest
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
 import typer
 
-from pipeline.attention import classify_with_attention
+from pipeline import tracking
+from pipeline.classifier import DEFAULT_TOP_WORDS, ReviewClassifier
 from pipeline.datasets import read_table_file
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import require_output
-from pipeline.models import load_checkpoint
 from pipeline.params import ModelKind, load_params
-from pipeline.text import UNK_ID, Vocabulary, truncate
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -29,8 +27,10 @@ def main(
     texts: list[str] = typer.Argument(None, help="Reviews to classify."),
     file: Path = typer.Option(None, help="A .csv/.tsv/.parquet file (column data.text_column) or a text file, "
                                          "one review per line."),
-    model: ModelKind = typer.Option(ModelKind.self, help="Which trained model: self or mha."),
-    top: int = typer.Option(5, min=0, help="How many of the most attended words to show."),
+    model: ModelKind = typer.Option(ModelKind.self, help="Which trained model in --models: self or mha."),
+    model_uri: str = typer.Option(None, help="Use this MLflow model instead of --models, e.g. "
+                                             "models:/attention-classifier-self/latest or runs:/<run id>/model."),
+    top: int = typer.Option(DEFAULT_TOP_WORDS, min=0, help="How many of the most attended words to show."),
     params: Path = typer.Option(Path("params.yaml"), help="Parameters file (tokenize.max_len and keep)."),
     models: Path = typer.Option(Path("models"), help="Folder holding self/ and mha/ from the train stages."),
     data: Path = typer.Option(Path("data/processed"), help="Output of tokenize (vocab.json)."),
@@ -40,25 +40,17 @@ def main(
     reviews = list(texts or []) + (read_reviews(file, settings.data.text_column) if file else [])
     if not reviews:
         raise PipelineError("no reviews given: pass them as arguments or with --file")
-    network = load_checkpoint(require_output(models / model.value / "model.pt", f"train_{model.value}"))
-    vocab = Vocabulary.load(require_output(data / "vocab.json", "tokenize"))
-    for text in reviews:
-        ids = np.asarray(truncate(vocab.ids(text), settings.tokenize.max_len, settings.tokenize.keep) or [UNK_ID])
-        probability, words = classify(network, ids, vocab, top)
-        label = "positive" if probability >= 0.5 else "negative"
-        attended = f"\tattended: {', '.join(words)}" if words else ""
-        typer.echo(f"{label}\t{probability:.4f}{attended}\t{text[:60]!r}")
-
-
-def classify(network: torch.nn.Module, ids: np.ndarray, vocab: Vocabulary, top: int) -> tuple[float, list[str]]:
-    """Probability of positive, and the `top` known words with the most attention (summed over repeats)."""
-    probability, weights = classify_with_attention(network, ids)
-    weights = weights.mean(axis=0)
-    per_word: dict[str, float] = {}
-    for token_id, weight in zip(ids, weights):
-        if token_id != UNK_ID:
-            per_word[vocab.tokens[token_id]] = per_word.get(vocab.tokens[token_id], 0.0) + float(weight)
-    return probability, sorted(per_word, key=per_word.get, reverse=True)[:top]
+    if model_uri:
+        predictions = tracking.load_servable_model(model_uri).predict(reviews, params={"top": top})
+    else:
+        classifier = ReviewClassifier.load(
+            require_output(models / model.value / "model.pt", f"train_{model.value}"),
+            require_output(data / "vocab.json", "tokenize"), settings.tokenize.max_len, settings.tokenize.keep,
+        )
+        predictions = classifier.predict(reviews, top)
+    for text, prediction in zip(reviews, predictions):
+        attended = f"\tattended: {', '.join(prediction.attended)}" if prediction.attended else ""
+        typer.echo(f"{prediction.label}\t{prediction.probability:.4f}{attended}\t{text[:60]!r}")
 
 
 def read_reviews(path: Path, text_column: str) -> list[str]:

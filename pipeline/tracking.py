@@ -10,19 +10,22 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import mlflow.pytorch
-import numpy as np
-import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from mlflow.pyfunc import PyFuncModel
 
+from pipeline.classifier import DEFAULT_TOP_WORDS
 from pipeline.errors import PipelineError
+from pipeline.params import TokenizeParams
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SERVER_TIMEOUT_SECONDS = 10
+SERVED_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "pydantic", "pyyaml")  # what pipeline/servable.py imports
+SERVABLE_INPUT_EXAMPLE = ["A moving story, wonderfully acted.", "Dull, predictable and far too long."]
 
 
 def checkout_root() -> Path:
@@ -38,16 +41,22 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{checkout_root() / 'mlflow.db'}"
 
 
+def connect() -> str:
+    """Point MLflow at the project's store, checking first that a tracking server answers; returns its URI."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def use_experiment(name: str) -> str:
     """Point MLflow at the project's store and experiment; returns the experiment id.
 
     A local sqlite store keeps artifacts in `mlartifacts/` beside the database, not in the
     working directory, which for a DVC temporary experiment is deleted afterwards.
     """
-    uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        check_server(uri)
-    mlflow.set_tracking_uri(uri)
+    uri = connect()
     try:
         if mlflow.get_experiment_by_name(name) is None:
             artifacts = None
@@ -60,6 +69,17 @@ def use_experiment(name: str) -> str:
         return mlflow.set_experiment(name).experiment_id
     except MlflowException as error:
         raise PipelineError(f"MLflow tracking store {uri} failed: {str(error).splitlines()[0]}") from None
+
+
+def load_servable_model(uri: str) -> PyFuncModel:
+    """A model logged by a train stage, from any MLflow model URI (runs:/, models:/, a path)."""
+    connect()
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as error:
+        raise PipelineError(
+            f"cannot load MLflow model {uri!r} from {tracking_uri()}: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def check_server(uri: str) -> None:
@@ -98,16 +118,16 @@ def run_name(kind: str) -> str:
     return f"{kind}-{experiment}" if experiment else kind
 
 
-def log_torch_model(model: torch.nn.Module, example_ids: np.ndarray) -> None:
-    """Log the model as an MLflow PyTorch model whose signature maps token ids to logits."""
-    model.eval()
-    with torch.inference_mode():
-        logits = model(torch.from_numpy(example_ids).long()).numpy()
-    mlflow.pytorch.log_model(
-        model,
+def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, registered_name: str) -> ModelInfo:
+    """Log the trained model as an MLflow model that takes raw text (see pipeline/servable.py) and register
+    it as a new version of `registered_name`."""
+    return mlflow.pyfunc.log_model(
         name="model",
-        signature=infer_signature(example_ids.astype(np.int64), logits),
-        serialization_format="pickle",
+        python_model=PACKAGE_DIR / "servable.py",
+        artifacts={"weights": str(weights), "vocab": str(vocab)},
+        model_config={"max_len": tokenize.max_len, "keep": tokenize.keep},
         code_paths=[str(PACKAGE_DIR)],
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
+        input_example=(SERVABLE_INPUT_EXAMPLE, {"top": DEFAULT_TOP_WORDS}),
+        registered_model_name=registered_name,
+        pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in SERVED_PACKAGES],
     )

@@ -1,7 +1,8 @@
 """Stages 3 and 4: train one classifier (`--model self` or `--model mha`) and record it in MLflow.
 
 Writes models/<model>/: model.pt (weights + config), history.csv (per-epoch curves, a DVC plot),
-train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics to).
+train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics to, and the logged model:
+raw text in, registered as `mlflow.registered_model`-<model>).
 """
 
 from __future__ import annotations
@@ -73,15 +74,18 @@ def main(
             "val_accuracy": best.val_accuracy,
         }
         mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
-        network = network.cpu()
-        tracking.log_torch_model(network, val.ids[:4])
+        save_checkpoint(network.cpu(), out / "model.pt")
+        registered_name = settings.mlflow.registered_name(kind)
+        logged = tracking.log_servable_model(out / "model.pt", data / "vocab.json", settings.tokenize, registered_name)
 
         history = pd.DataFrame([asdict(epoch) for epoch in result.history])
         with atomic_path(out / "history.csv") as partial:
             history.to_csv(partial, index=False)
-        save_checkpoint(network, out / "model.pt")
         write_json(out / "train_metrics.json", train_metrics)
-        write_json(out / "mlflow_run.json", {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id})
+        write_json(out / "mlflow_run.json", {
+            "run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": logged.model_uri,
+            "registered_model": registered_name, "registered_version": logged.registered_model_version,
+        })
     typer.echo(f"{kind}: best epoch {result.best_epoch}, val accuracy {best.val_accuracy:.4f}, "
                f"{result.seconds:.1f}s -> {out}")
 

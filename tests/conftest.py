@@ -56,10 +56,14 @@ def write_params(path: Path, raw: dict) -> Path:
     return path
 
 
+def tools_env(**env) -> dict[str, str]:
+    """This environment with the test's Python environment (dvc, mlflow, python) first on PATH."""
+    return os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"} | env
+
+
 def run(cmd: list[str], cwd: Path, check: bool = True, **env) -> subprocess.CompletedProcess:
     """Run a command with the test's Python environment first on PATH, as `make` does."""
-    full_env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"} | env
-    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=cwd, env=tools_env(**env), capture_output=True, text=True)
     if check and result.returncode:
         raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

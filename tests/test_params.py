@@ -90,3 +90,11 @@ def test_params_logged_for_a_model_match_what_its_dvc_stage_depends_on(kind, sta
     assert model_keys == {key for key in declared if key.startswith("model.")}
     assert "train" in declared and excluded not in declared
     assert excluded not in params.for_model(kind)
+
+
+def test_the_registered_model_name_is_checked_and_names_one_model_per_kind():
+    raw = repo_params()
+    raw["mlflow"]["registered_model"] = "my models/v1"
+    assert "mlflow.registered_model='my models/v1' must be a model registry name" in problems_of(raw)
+    raw["mlflow"]["registered_model"] = "reviews.v2"
+    assert parse_params(raw).mlflow.registered_name("mha") == "reviews.v2-mha"

@@ -2,15 +2,20 @@
 
 import json
 import re
+import socket
 import sqlite3
+import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import SHARED_IMDB, SHARED_IMDB_MD5, make_dvc_repo, run, small_params, write_params
+from pipeline.classifier import ReviewClassifier
+from tests.conftest import SHARED_IMDB, SHARED_IMDB_MD5, make_dvc_repo, run, small_params, tools_env, write_params
 
 STAGES = ["download", "tokenize", "train_self", "train_mha", "baseline", "evaluate", "report"]
 
@@ -132,9 +137,14 @@ def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo
         assert ("model.heads" in r["params"]) == (kind == "mha")
         assert r["val_loss_steps"] >= 1
         assert "test_accuracy" in r["metrics"] and "test_roc_auc" in r["metrics"]
-    logged = list((repo / "mlartifacts").rglob("MLmodel"))
+    logged = [yaml.safe_load(path.read_text()) for path in (repo / "mlartifacts").rglob("MLmodel")]
     assert len(logged) == 2
-    assert "signature" in logged[0].read_text() and "pytorch" in logged[0].read_text()
+    assert all("python_function" in m["flavors"] and "attended" in m["signature"]["outputs"] for m in logged)
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        versions = db.execute("SELECT name, version, run_id FROM model_versions ORDER BY name").fetchall()
+    assert [(name, version) for name, version, _ in versions] == [
+        ("attention-classifier-mha", 1), ("attention-classifier-self", 1)]
+    assert {run_id for _, _, run_id in versions} == {r["id"] for r in runs if r["tags"]["model"] != "baseline"}
     reports = list((repo / "mlartifacts").rglob("report/report.md"))
     assert len(reports) == 2 and all((r.parent / "figures" / "roc.png").is_file() for r in reports)
 
@@ -159,6 +169,66 @@ def test_predict_prints_label_probability_and_attended_words_for_text_and_files(
     from_csv = run([sys.executable, "-m", "pipeline.predict", "--file", "new.csv"], repo).stdout
     from_txt = run([sys.executable, "-m", "pipeline.predict", "--file", "new.txt"], repo).stdout
     assert from_csv == from_txt and len(from_csv.strip().splitlines()) == 2
+    logged = json.loads((repo / "models" / "mha" / "mlflow_run.json").read_text())
+    for uri in (f"models:/{logged['registered_model']}/{logged['registered_version']}",
+                f"runs:/{logged['run_id']}/model"):
+        from_mlflow = run([sys.executable, "-m", "pipeline.predict", "The plot is very good.", "--top", "2",
+                           "--model-uri", uri], repo)
+        assert from_mlflow.stdout == result.stdout, uri
+    missing = run([sys.executable, "-m", "pipeline.predict", "Good.", "--model-uri", "models:/nothing/1"], repo,
+                  check=False)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: cannot load MLflow model 'models:/nothing/1'")
+
+
+def test_the_logged_model_classifies_raw_text_without_this_checkout(repo, tmp_path):
+    """Loaded and served by MLflow alone, from a folder where `import pipeline` finds nothing, the
+    registered model gives the predictions the checkout's own classifier gives."""
+    texts = ["The plot is very good.", "A dull, awful film."]
+    logged = json.loads((repo / "models" / "self" / "mlflow_run.json").read_text())
+    uri = f"models:/{logged['registered_model']}/{logged['registered_version']}"
+    store = {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
+    local = ReviewClassifier.load(repo / "models" / "self" / "model.pt", repo / "data" / "processed" / "vocab.json",
+                                  max_len=64, keep="head_tail").predict(texts, top=2)
+    expected = [p.model_dump() for p in local]
+
+    script = ("import importlib.util, json, sys, mlflow\n"
+              "assert importlib.util.find_spec('pipeline') is None\n"
+              "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+              "print(json.dumps([p.model_dump() for p in model.predict(json.loads(sys.argv[2]), params={'top': 2})]))")
+    loaded = run([sys.executable, "-I", "-c", script, uri, json.dumps(texts)], tmp_path, **store)
+    assert json.loads(loaded.stdout) == expected
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp_path, env=tools_env(**store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        served = post_json(f"http://127.0.0.1:{port}/invocations", {"inputs": texts, "params": {"top": 2}}, server)
+        assert served == {"predictions": expected}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post_json(url: str, body: dict, server: subprocess.Popen, wait_seconds: float = 120) -> dict:
+    """POST once the server answers; fails at once if it exits."""
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        assert server.poll() is None, f"mlflow models serve exited with {server.returncode}"
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, f"no answer from {url} in {wait_seconds}s"
+            time.sleep(1)
 
 
 def test_dvc_plots_render(repo):

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from pipeline.errors import PipelineError
 from pipeline.models import ModelConfig, build_model
 from pipeline.synthetic import synthetic_reviews
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.training import Batches, evaluate_loss, fit, resolve_device, seed_everything
+from pipeline.training import Batches, autocast, evaluate_loss, fit, resolve_device, seed_everything
 from tests.conftest import typed_small_params
 
 CPU = torch.device("cpu")
@@ -78,12 +80,24 @@ def test_batches_cover_every_review_once_trimmed_to_their_longest(encoded):
     assert sorted(indices.tolist()) == list(range(len(batches)))
 
 
-def test_device_choice():
+def test_device_choice(monkeypatch):
     assert resolve_device("cpu") == CPU
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(PipelineError, match="train.device=cuda but no CUDA GPU"):
-            resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == CPU
+    with pytest.raises(PipelineError, match="train.device=cuda but no CUDA GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda")
+
+
+def test_mixed_precision_is_bf16_on_a_gpu_and_off_on_the_cpu():
+    with autocast(CPU):
+        assert not torch.is_autocast_enabled("cpu")
+        assert torch.nn.Linear(4, 1)(torch.ones(2, 4)).dtype == torch.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "CUDA is not available": this machine may have no GPU
+        on_gpu = autocast(torch.device("cuda"))
+    assert on_gpu.device == "cuda" and on_gpu.fast_dtype == torch.bfloat16
 
 
 def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(encoded, tmp_path):

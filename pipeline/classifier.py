@@ -1,0 +1,56 @@
+"""A trained network together with the vocabulary and truncation it was trained with: raw text in,
+label, probability and the most attended words out. The predict command and the MLflow model both use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydantic
+from torch import nn
+
+from pipeline.attention import classify_with_attention
+from pipeline.models import load_checkpoint
+from pipeline.text import UNK_ID, Vocabulary, truncate
+
+DEFAULT_TOP_WORDS = 5
+
+
+class Prediction(pydantic.BaseModel):
+    """One review's result; a pydantic model so that MLflow derives the served model's output schema."""
+
+    label: str  # "positive" or "negative"
+    probability: float  # of positive
+    attended: list[str]  # known words with the most attention, most first
+
+
+class ReviewClassifier:
+    def __init__(self, network: nn.Module, vocab: Vocabulary, max_len: int, keep: str):
+        self.network = network.eval()
+        self.vocab = vocab
+        self.max_len = max_len
+        self.keep = keep
+
+    @classmethod
+    def load(cls, weights: Path, vocab: Path, max_len: int, keep: str) -> ReviewClassifier:
+        """From a train stage's model.pt and the tokenize stage's vocab.json, on the CPU."""
+        return cls(load_checkpoint(weights), Vocabulary.load(vocab), max_len, keep)
+
+    def predict(self, texts: list[str], top: int = DEFAULT_TOP_WORDS) -> list[Prediction]:
+        return [self.predict_one(text, top) for text in texts]
+
+    def predict_one(self, text: str, top: int) -> Prediction:
+        """Reviews go through one at a time: unpadded, so that every query's attention is a real token's."""
+        ids = np.asarray(truncate(self.vocab.ids(text), self.max_len, self.keep) or [UNK_ID])
+        probability, weights = classify_with_attention(self.network, ids)
+        label = "positive" if probability >= 0.5 else "negative"
+        return Prediction(label=label, probability=probability, attended=self.most_attended(ids, weights, top))
+
+    def most_attended(self, ids: np.ndarray, weights: np.ndarray, top: int) -> list[str]:
+        """The `top` known words by attention averaged over heads, a repeated word's weights summed."""
+        per_word: dict[str, float] = {}
+        for token_id, weight in zip(ids, weights.mean(axis=0)):
+            if token_id != UNK_ID:
+                word = self.vocab.tokens[token_id]
+                per_word[word] = per_word.get(word, 0.0) + float(weight)
+        return sorted(per_word, key=per_word.get, reverse=True)[:top]
