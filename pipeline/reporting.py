@@ -177,8 +177,10 @@ def render_report(
     data, tok, train = params.data, params.tokenize, params.train
     source = {"imdb": f"IMDB reviews from {data.url}", "csv": f"your table `{data.path}`",
               "synthetic": "the built-in synthetic corpus"}[data.source]
-    links = [f"- {names[name]}: run `{runs[name]['run_id']}` "
-             f"(`/#/experiments/{runs[name]['experiment_id']}/runs/{runs[name]['run_id']}`)" for name in runs]
+    links = [f"- {names[name]}: run `{run['run_id']}` (`/#/experiments/{run['experiment_id']}/runs/{run['run_id']}`)"
+             + (f"; model `models:/{run['registered_model']}/{run['registered_version']}`"
+                if "registered_model" in run else "")
+             for name, run in runs.items()]
     lines = [
         "# Self-attention vs multi-head attention",
         "",

@@ -53,6 +53,7 @@ def test_the_report_renders_every_section_without_attention_examples():
     by_length = pd.DataFrame({"band": ["1-15 tokens", "64+ tokens (cut)"], "min_tokens": [1, 64], "reviews": [3, 1],
                               "accuracy_self": [1.0, 0.0], "accuracy_mha": [0.5, 1.0], "accuracy_baseline": [1.0, 1.0]})
     runs = {name: {"run_id": f"{name}-run", "experiment_id": "7"} for name in ("self", "mha", "baseline")}
+    runs["self"] |= {"registered_model": "attention-classifier-self", "registered_version": 3}
     figures = {"curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png", "attention": []}
     report = render_report(typed_small_params(), metrics(880, 850, 60, 30, 0.002), by_length, [], runs, "abc123",
                            "exp-1", figures, "sqlite:///mlflow.db")
@@ -62,4 +63,5 @@ def test_the_report_renders_every_section_without_attention_examples():
         assert heading in report
     assert "| 64+ tokens (cut) | 1 | 0.00% | 100.00% | 100.00% |" in report and "_No test reviews to show._" in report
     assert "/#/experiments/7/runs/self-run" in report and "DVC experiment `exp-1`" in report
+    assert "model `models:/attention-classifier-self/3`" in report
     assert "| RNN | 6 | 6 | +0 |" in report
