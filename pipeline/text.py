@@ -67,6 +67,12 @@ def truncate(ids: list[int], max_len: int, keep: str) -> list[int]:
     return ids[:head] + ids[len(ids) - (max_len - head) :]
 
 
+def encode_review(text: str, vocab: Vocabulary, max_len: int, keep: str) -> list[int]:
+    """One review's ids as the models see it, in training and in prediction alike: cut to `max_len` tokens
+    (see `truncate`); an empty review becomes a single <unk>."""
+    return truncate(vocab.ids(text), max_len, keep) or [UNK_ID]
+
+
 @dataclass(frozen=True)
 class EncodedSplit:
     """Reviews as a padded id matrix (n, max_len), their true lengths (>= 1) and labels."""
@@ -82,8 +88,8 @@ class EncodedSplit:
     def encode(
         cls, texts: Iterable[str], labels: Iterable[int], vocab: Vocabulary, max_len: int, keep: str
     ) -> EncodedSplit:
-        """Reviews cut to `max_len` tokens (see `truncate`); an empty review becomes a single <unk>."""
-        rows = [truncate(vocab.ids(text), max_len, keep) or [UNK_ID] for text in texts]
+        """Every review as `encode_review` makes it, padded to `max_len`."""
+        rows = [encode_review(text, vocab, max_len, keep) for text in texts]
         ids = np.full((len(rows), max_len), PAD_ID, dtype=np.int32)
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
         for i, row in enumerate(rows):
