@@ -16,16 +16,17 @@ from pipeline.errors import PipelineError
 SOURCES = ("imdb", "csv", "synthetic")
 RNNS = ("lstm", "gru")
 DEVICES = ("auto", "cpu", "cuda")
-MODEL_KINDS = ("self", "mha")
+TRUNCATIONS = ("head", "tail", "head_tail")
 
 
 class ModelKind(str, Enum):
-    """The `--model` choice of the train and predict commands."""
+    """The two models; also the `--model` choice of the train and predict commands."""
 
     self = "self"
     mha = "mha"
 
-TRUNCATIONS = ("head", "tail", "head_tail")
+
+MODEL_KINDS = tuple(kind.value for kind in ModelKind)
 
 
 @dataclass(frozen=True)
