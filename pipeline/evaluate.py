@@ -79,12 +79,12 @@ def main(
     with atomic_path(out / "test_predictions.csv") as partial:
         pd.DataFrame({"label": test.labels, "tokens": test.lengths} | probabilities).to_csv(partial, index_label="row")
     examples = []
+    on_cpu = {kind: network.cpu() for kind, network in networks.items()}  # one unpadded review at a time
     for case, index in pick_examples(test.labels, test.lengths, {k: probabilities[k] for k in MODEL_KINDS},
                                      settings.data.seed):
         ids = test.ids[index, : test.lengths[index]]
         examples.append(attention_example(
-            case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids,
-            {kind: network.cpu() for kind, network in networks.items()},
+            case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids, on_cpu,
             {kind: float(probabilities[kind][index]) for kind in MODEL_KINDS},
         ))
     write_json(out / "attention.json", [asdict(example) for example in examples])
