@@ -73,13 +73,11 @@ def use_experiment(name: str) -> str:
 
 def load_servable_model(uri: str) -> PyFuncModel:
     """A model logged by a train stage, from any MLflow model URI (runs:/, models:/, a path)."""
-    connect()
+    store = connect()
     try:
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as error:
-        raise PipelineError(
-            f"cannot load MLflow model {uri!r} from {tracking_uri()}: {str(error).splitlines()[0]}"
-        ) from None
+        raise PipelineError(f"cannot load MLflow model {uri!r} from {store}: {str(error).splitlines()[0]}") from None
 
 
 def check_server(uri: str) -> None:
