@@ -268,11 +268,16 @@ def test_temporary_experiments_still_record_to_the_checkouts_store(repo):
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
-def test_parallel_queued_experiments_all_land_in_the_sqlite_store(repo):
+def test_parallel_queued_experiments_all_land_in_the_sqlite_store(repo, tmp_path):
     before = {r["id"] for r in mlflow_runs(repo)}
     for heads in (1, 4):
         run(["dvc", "exp", "run", "--queue", "-S", "data.source=synthetic", "-S", f"model.heads={heads}"], repo)
-    run(["dvc", "queue", "start", "--jobs", "2"], repo)
+    # The queue's worker processes inherit `dvc queue start`'s output and outlive it by an idle timeout;
+    # a captured pipe would block this test until they exit, so the output goes to a file.
+    with (tmp_path / "queue-start.log").open("w") as log:
+        started = subprocess.run(["dvc", "queue", "start", "--jobs", "2"], cwd=repo, env=tools_env(), stdout=log,
+                                 stderr=subprocess.STDOUT)
+    assert started.returncode == 0, (tmp_path / "queue-start.log").read_text()
     deadline = time.monotonic() + 600
     while re.search(r"Queued|Running", status := run(["dvc", "queue", "status"], repo).stdout):
         assert time.monotonic() < deadline, status
