@@ -31,8 +31,8 @@ def main(
 ) -> None:
     """Fit TF-IDF (word 1-2 grams) + logistic regression on the same train split the models learn from."""
     settings = load_params(params)
-    tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     splits = read_training_splits(reviews_path, settings.data)
+    tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before fitting
     train, test = splits["train"], splits["test"]
     baseline = tfidf_logistic_regression(settings.tokenize.lowercase, settings.train.seed)
 

@@ -42,19 +42,22 @@ def main(
 ) -> None:
     """Accuracy (with its 95% interval), F1, ROC AUC, confusion, size, time and throughput of each model."""
     settings = load_params(params)
+    test_path = require_output(data / "test.npz", "tokenize")
+    checkpoints = {kind: require_output(models / kind / "model.pt", f"train_{kind}") for kind in MODEL_KINDS}
+    baseline_path = require_output(models / "baseline" / "test_probabilities.npy", "baseline")
     device = resolve_device(settings.train.device)
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
-    test = EncodedSplit.load(require_output(data / "test.npz", "tokenize"))
+    test = EncodedSplit.load(test_path)
     vocab = Vocabulary.load(data / "vocab.json")
     batches = Batches(test, device)
 
     networks, probabilities, results, timings = {}, {}, {}, {}
-    for kind in MODEL_KINDS:
-        networks[kind] = load_checkpoint(require_output(models / kind / "model.pt", f"train_{kind}")).to(device)
+    for kind, checkpoint in checkpoints.items():
+        networks[kind] = load_checkpoint(checkpoint).to(device)
         probabilities[kind], throughput = timed_predictions(networks[kind], batches)
         results[kind] = classification_metrics(test.labels, probabilities[kind])
         timings[kind] = {"throughput": round(throughput, 1)}
-    probabilities["baseline"] = np.load(require_output(models / "baseline" / "test_probabilities.npy", "baseline"))
+    probabilities["baseline"] = np.load(baseline_path)
     if len(probabilities["baseline"]) != len(test):
         raise PipelineError(f"{models}/baseline does not match the test split: run the baseline stage again")
     results["baseline"] = classification_metrics(test.labels, probabilities["baseline"])

@@ -36,10 +36,10 @@ def main(
     """Train one attention classifier with early stopping and log it to MLflow."""
     kind = model.value
     settings = load_params(params)
+    vocab = Vocabulary.load(require_output(data / "vocab.json", "tokenize"))
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     out = out or Path("models") / kind
     device = resolve_device(settings.train.device)
-    vocab = Vocabulary.load(require_output(data / "vocab.json", "tokenize"))
     train = EncodedSplit.load(data / "train.npz")
     val = EncodedSplit.load(data / "val.npz")
 
