@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib
 import io
 import os
 import shutil
@@ -13,8 +14,10 @@ import tarfile
 import threading
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
+from typer.testing import CliRunner, Result
 
 from pipeline.params import Params, parse_params
 
@@ -69,6 +72,13 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **env) -> subprocess.Comp
     return result
 
 
+def invoke(step: str, args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+    """`python -m pipeline.<step> <args>` run in `cwd` in this process, without the seconds a new
+    interpreter spends importing torch and MLflow: for checks that need no separate process."""
+    monkeypatch.chdir(cwd)
+    return CliRunner().invoke(importlib.import_module(f"pipeline.{step}").app, args)
+
+
 def make_dvc_repo(dest: Path, params: dict) -> Path:
     """A fresh git + DVC repository holding this project's pipeline, committed."""
     for name in PROJECT_FILES:
@@ -89,6 +99,15 @@ def make_dvc_repo(dest: Path, params: dict) -> Path:
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-qm", "pipeline"], dest)
     return dest
+
+
+@pytest.fixture(autouse=True)
+def mlflow_left_as_found():
+    """A test that points MLflow at a store (set_tracking_uri, set_experiment) must not steer later
+    tests or their subprocesses: set_experiment also exports MLFLOW_EXPERIMENT_ID."""
+    yield
+    mlflow.set_tracking_uri(None)
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -44,12 +44,6 @@ def test_run_tags_name_the_model_stage_commit_and_dvc_experiment(monkeypatch):
     assert tracking.run_name("mha") == "mha-brave-owl"
 
 
-@pytest.fixture(autouse=True)
-def restore_tracking_uri():
-    yield
-    mlflow.set_tracking_uri(None)
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
