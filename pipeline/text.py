@@ -75,7 +75,7 @@ def encode_review(text: str, vocab: Vocabulary, max_len: int, keep: str) -> list
 
 @dataclass(frozen=True)
 class EncodedSplit:
-    """Reviews as a padded id matrix (n, max_len), their true lengths (>= 1) and labels."""
+    """Reviews as a padded id matrix (n, longest review kept), their true lengths (>= 1) and labels."""
 
     ids: np.ndarray
     lengths: np.ndarray
@@ -88,9 +88,10 @@ class EncodedSplit:
     def encode(
         cls, texts: Iterable[str], labels: Iterable[int], vocab: Vocabulary, max_len: int, keep: str
     ) -> EncodedSplit:
-        """Every review as `encode_review` makes it, padded to `max_len`."""
+        """Every review as `encode_review` makes it, padded to the longest of them: a `max_len` beyond the
+        longest review costs no memory."""
         rows = [encode_review(text, vocab, max_len, keep) for text in texts]
-        ids = np.full((len(rows), max_len), PAD_ID, dtype=np.int32)
+        ids = np.full((len(rows), max(map(len, rows), default=1)), PAD_ID, dtype=np.int32)
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row

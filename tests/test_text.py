@@ -25,6 +25,12 @@ def test_encoding_truncates_pads_and_never_yields_an_empty_review():
     assert split.labels.tolist() == [1, 0, 1]
 
 
+def test_a_max_len_beyond_the_longest_review_pads_only_to_that_review():
+    vocab = Vocabulary(["<pad>", "<unk>", "good", "film"], lowercase=True)
+    split = EncodedSplit.encode(["good film good", "film"], [1, 0], vocab, max_len=1_000_000, keep="head_tail")
+    assert split.ids.tolist() == [[2, 3, 2], [3, PAD_ID, PAD_ID]]
+
+
 @pytest.mark.parametrize(
     ("keep", "expected"),
     [("head", list(range(8))), ("tail", list(range(12, 20))), ("head_tail", [0, 1, 14, 15, 16, 17, 18, 19])],
