@@ -229,7 +229,8 @@ def render_report(
         f"- Data: {source}; {first['train_samples']:,} train, {first['val_samples']:,} validation, "
         f"{first['test_samples']:,} test reviews" + (f" (data.limit={data.limit} per split)" if data.limit else "")
         + f"; validation is {data.val_fraction:.0%} of train, drawn with seed {data.seed}.",
-        f"- Tokens: vocabulary of {tok.vocab_size:,} (min_freq {tok.min_freq}, lowercase {tok.lowercase}), "
+        f"- Tokens: vocabulary of {first['vocab_size']:,} (tokenize.vocab_size {tok.vocab_size:,}, min_freq "
+        f"{tok.min_freq}, lowercase {tok.lowercase}), "
         f"reviews longer than {tok.max_len} tokens cut to their {tok.keep.replace('_', ' and ')}.",
         f"- Training: Adam lr {train.lr}, batch {train.batch_size}, up to {train.epochs} epochs, early stopping "
         f"patience {train.patience} on validation loss, seed {train.seed}, device {train.device}.",

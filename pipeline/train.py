@@ -68,6 +68,7 @@ def main(
             "epochs": len(result.history),
             "best_epoch": result.best_epoch,
             "train_seconds": round(result.seconds, 3),
+            "vocab_size": len(vocab),
             "train_samples": len(train),
             "val_samples": len(val),
             "val_loss": best.val_loss,

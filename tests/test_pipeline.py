@@ -86,8 +86,10 @@ def test_metrics_have_the_documented_shape(repo):
         assert values["accuracy_ci_low"] < values["accuracy"] < values["accuracy_ci_high"]
         assert isinstance(values["params"], int) and values["params"] > 0
         assert values["test_samples"] == 300 and values["train_samples"] == 270
+    vocab = json.loads((repo / "data/processed/vocab.json").read_text())["tokens"]
     for kind in ["self", "mha"]:
         assert 1 <= metrics[kind]["epochs"] <= 2 and timings[kind]["throughput"] > 0
+        assert metrics[kind]["vocab_size"] == len(vocab) <= 400
         assert sum(metrics[kind]["params_by_part"].values()) == metrics[kind]["params"]
     assert metrics["self"]["params"] != metrics["mha"]["params"]
     paired = metrics["self_vs_mha"]

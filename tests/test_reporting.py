@@ -16,7 +16,8 @@ def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
     return {"accuracy": correct / TEST_REVIEWS, "accuracy_ci_low": low, "accuracy_ci_high": high, "f1": 0.5,
             "roc_auc": 0.5, "params": params, "train_seconds": seconds, "test_samples": TEST_REVIEWS,
             "true_positives": true_positives, "false_negatives": half - true_positives,
-            "train_samples": 900, "val_samples": 100, "throughput": 100.0, "epochs": 3, "best_epoch": 3,
+            "vocab_size": 500, "train_samples": 900, "val_samples": 100, "throughput": 100.0, "epochs": 3,
+            "best_epoch": 3,
             "params_by_part": {"embedding": params - 10, "rnn": 6, "attention": 3, "classifier": 1}}
 
 
