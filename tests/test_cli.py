@@ -87,12 +87,12 @@ def test_download_warns_about_reviews_in_both_train_and_test(tmp_path):
     assert (tmp_path / "data/raw/reviews.parquet").is_file()
 
 
-def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_epoch(tmp_path):
+def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_epoch(tmp_path, monkeypatch):
     params = small_params(**{"data.limit": 0, "train.epochs": 40, "train.patience": 40})
     write_params(tmp_path / "params.yaml", params)
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     for step in ["download", "tokenize"]:
-        run([sys.executable, "-m", f"pipeline.{step}"], tmp_path, PYTHONPATH=str(ROOT))
+        assert invoke(step, [], tmp_path, monkeypatch).exit_code == 0
     training = subprocess.Popen([sys.executable, "-m", "pipeline.train", "--model", "self"], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "models/self/checkpoint.pt"

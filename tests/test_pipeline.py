@@ -2,7 +2,6 @@
 
 import json
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pipeline.classifier import ReviewClassifier
 from tests.conftest import (
     SHARED_IMDB,
     SHARED_IMDB_MD5,
+    free_port,
     invoke,
     make_dvc_repo,
     run,
@@ -216,12 +216,6 @@ def test_the_logged_model_classifies_raw_text_without_this_checkout(repo, tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post_json(url: str, body: dict, server: subprocess.Popen, wait_seconds: float = 120) -> dict:

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline import tracking
 from pipeline.errors import PipelineError
+from tests.conftest import free_port
 
 
 def test_checkout_root_is_found_from_a_dvc_temporary_experiment(tmp_path, monkeypatch):
@@ -42,12 +43,6 @@ def test_run_tags_name_the_model_stage_commit_and_dvc_experiment(monkeypatch):
     assert tags["model"] == "mha" and tags["dvc.stage"] == "train_mha" and tags["dvc.exp_name"] == "brave-owl"
     assert len(tags["git.commit"]) == 40 or tags["git.commit"] == "unknown"
     assert tracking.run_name("mha") == "mha-brave-owl"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_an_unreachable_tracking_server_fails_at_once_naming_the_uri(monkeypatch):
