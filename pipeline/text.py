@@ -91,8 +91,8 @@ class EncodedSplit:
         """Every review as `encode_review` makes it, padded to the longest of them: a `max_len` beyond the
         longest review costs no memory."""
         rows = [encode_review(text, vocab, max_len, keep) for text in texts]
-        ids = np.full((len(rows), max(map(len, rows), default=1)), PAD_ID, dtype=np.int32)
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
+        ids = np.full((len(rows), lengths.max(initial=1)), PAD_ID, dtype=np.int32)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
         return cls(ids, lengths, np.asarray(list(labels), dtype=np.int64))
