@@ -5,6 +5,7 @@ every review padded to max_len, batches of 64 from a shuffled DataLoader, no buc
 Adam. The pipeline's train_self and train_mha run as the pipeline runs them (params.yaml, with the
 sizes below forced so the comparison is like for like). All three see the same IMDB reviews, tokenised
 by the pipeline's tokenizer. Prints samples/s, test accuracy and the speed-up; asserts nothing.
+With `--device cuda` all three train on the GPU.
 
     .venv/bin/python -m benchmarks.train_speed --train-size 5000 --test-size 5000 --epochs 2
 """
@@ -25,8 +26,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
 from pipeline.metrics import INFERENCE_BATCH
 from pipeline.models import ModelConfig, build_model
-from pipeline.params import load_params
-from pipeline.training import Batches, fit, predict_proba, seed_everything
+from pipeline.params import DEVICES, load_params
+from pipeline.training import Batches, fit, predict_proba, resolve_device, seed_everything
 
 REFERENCE_BATCH = 64
 
@@ -51,9 +52,16 @@ class TutorialSelfAttention(nn.Module):
         return self.classifier(self.dropout(pooled)).squeeze(-1)
 
 
-def reference_run(splits, vocab_size, model_params, lr, epochs, seed) -> tuple[float, float]:
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a clock read after it counts all of it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) -> tuple[float, float]:
     seed_everything(seed)
     model = TutorialSelfAttention(vocab_size, model_params.embed_dim, model_params.hidden_dim, model_params.dropout)
+    model.to(device)
     train = splits["train"]
     loader = DataLoader(TensorDataset(torch.from_numpy(train.ids).long(), torch.from_numpy(train.labels).float()),
                         batch_size=REFERENCE_BATCH, shuffle=True)
@@ -64,24 +72,24 @@ def reference_run(splits, vocab_size, model_params, lr, epochs, seed) -> tuple[f
         model.train()
         for ids, labels in loader:
             optimizer.zero_grad()
-            loss_fn(model(ids), labels).backward()
+            loss_fn(model(ids.to(device)), labels.to(device)).backward()
             optimizer.step()
+    synchronize(device)
     seconds = time.perf_counter() - started
     model.eval()
     with torch.inference_mode():
         test_ids = torch.from_numpy(splits["test"].ids).long()
-        logits = torch.cat([model(test_ids[i : i + 256]) for i in range(0, len(test_ids), 256)])
+        logits = torch.cat([model(test_ids[i : i + 256].to(device)).cpu() for i in range(0, len(test_ids), 256)])
     accuracy = accuracy_score(splits["test"].labels, (logits > 0).numpy())
     return len(train) * epochs / seconds, accuracy
 
 
-def pipeline_run(kind, splits, vocab_size, params, epochs) -> tuple[float, float, int]:
-    train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs, device="cpu")
+def pipeline_run(kind, splits, vocab_size, params, epochs, device) -> tuple[float, float, int]:
+    train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs)
     seed_everything(train_params.seed)
-    model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model)))
-    cpu = torch.device("cpu")
-    result = fit(model, Batches(splits["train"], cpu), Batches(splits["val"], cpu), train_params)
-    probabilities = predict_proba(model, Batches(splits["test"], cpu), INFERENCE_BATCH)
+    model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model))).to(device)
+    result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params)
+    probabilities = predict_proba(model, Batches(splits["test"], device), INFERENCE_BATCH)
     accuracy = accuracy_score(splits["test"].labels, probabilities >= 0.5)
     return len(splits["train"]) * len(result.history) / result.seconds, accuracy, len(result.history)
 
@@ -92,8 +100,10 @@ def main(
     epochs: int = typer.Option(2, help="Epochs for every trainer (the pipeline's early stopping is off)."),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     archive: Path = typer.Option(ARCHIVE, help="The IMDB archive."),
+    device_name: str = typer.Option("cpu", "--device", help=f"Where all three train: {', '.join(DEVICES)}."),
 ) -> None:
     params = load_params(params_file)
+    device = resolve_device(device_name)
     params = dataclasses.replace(
         params,
         tokenize=dataclasses.replace(params.tokenize, max_len=256),
@@ -102,14 +112,14 @@ def main(
     splits, vocab = encoded_splits(read_reviews(archive, train_size, test_size, params.data.seed), params)
     tok = params.tokenize
 
-    print(machine())
+    print(machine() + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
     print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "
           f"embed 128, hidden 64, {epochs} epochs, mean length {np.mean(splits['train'].lengths):.0f} tokens")
-    rows = [("reference loop (self-attention, padded, batch 64)",
-             *reference_run(splits, len(vocab), params.model, params.train.lr, epochs, params.train.seed), epochs)]
+    reference = reference_run(splits, len(vocab), params.model, params.train.lr, epochs, params.train.seed, device)
+    rows = [("reference loop (self-attention, padded, batch 64)", *reference, epochs)]
     for kind in ("self", "mha"):
         rows.append((f"pipeline train_{kind} (batch {params.train.batch_size})",
-                     *pipeline_run(kind, splits, len(vocab), params, epochs)))
+                     *pipeline_run(kind, splits, len(vocab), params, epochs, device)))
     reference_speed = rows[0][1]
     print("\n| trainer | samples/s | test accuracy | epochs | speed vs reference |\n|---|---:|---:|---:|---:|")
     for name, speed, accuracy, trained in rows:

@@ -42,13 +42,13 @@ def main(
 ) -> None:
     """Accuracy (with its 95% interval), F1, ROC AUC, confusion, size, time and throughput of each model."""
     settings = load_params(params)
-    test_path = require_output(data / "test.npz", "tokenize")
+    test_path, vocab_path = (require_output(data / name, "tokenize") for name in ("test.npz", "vocab.json"))
     checkpoints = {kind: require_output(models / kind / "model.pt", f"train_{kind}") for kind in MODEL_KINDS}
     baseline_path = require_output(models / "baseline" / "test_probabilities.npy", "baseline")
     device = resolve_device(settings.train.device)
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     test = EncodedSplit.load(test_path)
-    vocab = Vocabulary.load(data / "vocab.json")
+    vocab = Vocabulary.load(vocab_path)
     batches = Batches(test, device)
 
     networks, probabilities, results, timings = {}, {}, {}, {}

@@ -52,7 +52,7 @@ def verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
         w, lo = metrics[winner], metrics[loser]
         headline = (f"**{names[winner]} is better**: {interval(w)} against {interval(lo)} ({abs(gap):.2f} points). "
                     f"{evidence} A gap this lopsided would arise by chance less than {SIGNIFICANCE:.0%} of the time. "
-                    f"It has {w['params'] / lo['params']:.2f}x the parameters of {names[loser]} and took "
+                    f"It has {w['params'] / lo['params']:.2f}x the parameters of the other model and took "
                     f"{w['train_seconds'] / lo['train_seconds']:.2f}x its training time.")
     else:
         headline = (f"**No significant difference**: {names['self']} {interval(self_)}, {names['mha']} "

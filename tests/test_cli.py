@@ -67,10 +67,15 @@ def test_later_steps_without_their_inputs_say_which_stage_to_run(tmp_path, monke
     assert_one_line_error(invoke(step, [], tmp_path, monkeypatch), f"run the {stage} stage first (dvc repro {stage})")
 
 
-def test_an_unreachable_mlflow_server_stops_training_before_any_work(tmp_path, monkeypatch):
-    write_params(tmp_path / "params.yaml", small_params())
+def prepare_training_data(tmp_path, monkeypatch, params: dict) -> None:
+    """params.yaml plus what download and tokenize write: a folder ready for the train step."""
+    write_params(tmp_path / "params.yaml", params)
     for step in ["download", "tokenize"]:
         assert invoke(step, [], tmp_path, monkeypatch).exit_code == 0
+
+
+def test_an_unreachable_mlflow_server_stops_training_before_any_work(tmp_path, monkeypatch):
+    prepare_training_data(tmp_path, monkeypatch, small_params())
     uri = "http://127.0.0.1:9"  # the discard port: nothing listens there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     result = invoke("train", ["--model", "mha"], tmp_path, monkeypatch)
@@ -89,10 +94,8 @@ def test_download_warns_about_reviews_in_both_train_and_test(tmp_path):
 
 def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_epoch(tmp_path, monkeypatch):
     params = small_params(**{"data.limit": 0, "train.epochs": 40, "train.patience": 40})
-    write_params(tmp_path / "params.yaml", params)
+    prepare_training_data(tmp_path, monkeypatch, params)
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    for step in ["download", "tokenize"]:
-        assert invoke(step, [], tmp_path, monkeypatch).exit_code == 0
     training = subprocess.Popen([sys.executable, "-m", "pipeline.train", "--model", "self"], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "models/self/checkpoint.pt"

@@ -1,4 +1,3 @@
-import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from pipeline.errors import PipelineError
 from pipeline.models import ModelConfig, build_model
 from pipeline.synthetic import synthetic_reviews
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.training import Batches, autocast, evaluate_loss, fit, resolve_device, seed_everything
+from pipeline.training import Batches, evaluate_loss, fit, resolve_device, seed_everything
 from tests.conftest import typed_small_params
 
 CPU = torch.device("cpu")
@@ -90,16 +89,6 @@ def test_device_choice(monkeypatch):
     assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda")
 
 
-def test_mixed_precision_is_bf16_on_a_gpu_and_off_on_the_cpu():
-    with autocast(CPU):
-        assert not torch.is_autocast_enabled("cpu")
-        assert torch.nn.Linear(4, 1)(torch.ones(2, 4)).dtype == torch.float32
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "CUDA is not available": this machine may have no GPU
-        on_gpu = autocast(torch.device("cuda"))
-    assert on_gpu.device == "cuda" and on_gpu.fast_dtype == torch.bfloat16
-
-
 def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(encoded, tmp_path):
     strip = lambda result: [(e.train_loss, e.val_loss, e.val_accuracy) for e in result.history]  # noqa: E731
     straight, straight_result = train_once(encoded, **{"train.epochs": 3}, checkpoint=tmp_path / "straight.pt")
@@ -119,3 +108,12 @@ def test_a_checkpoint_from_other_params_is_refused(encoded, tmp_path):
                    checkpoint=tmp_path / "run.pt")
     _, fresh = train_once(encoded, **{"train.epochs": 1, "train.lr": 0.02}, checkpoint=tmp_path / "run.pt")
     assert len(fresh.history) == 1  # resume off: the old checkpoint is simply overwritten
+
+
+def test_gpu_batches_round_their_width_up_so_that_cudnn_sees_few_shapes():
+    vocab = Vocabulary.build(["word"], size=10, min_freq=1, lowercase=True)
+    split = EncodedSplit.encode([" ".join(["word"] * n) for n in (3, 40, 41, 70)], [0, 1, 0, 1], vocab, 80, "head")
+    batches = Batches(split, torch.device("cpu"))
+    assert [ids.size(1) for _, (ids, _, _) in batches.in_length_order(2)] == [40, 70]
+    batches.width_multiple = 32  # what a CUDA device gets
+    assert [ids.size(1) for _, (ids, _, _) in batches.in_length_order(2)] == [64, 70]  # capped at the split's width

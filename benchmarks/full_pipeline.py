@@ -1,0 +1,130 @@
+"""The whole `dvc repro` on the full IMDB data, timed stage by stage, as a user runs it.
+
+Copies the pipeline into a fresh DVC project (no git needed), serves the IMDB archive on 127.0.0.1 as the
+download mirror, runs one `dvc repro` and prints each stage's time (from the moment DVC announces it), the
+total, the peak memory of the largest process, the test metrics, and how long a second `dvc repro` with
+nothing changed takes. Asserts nothing.
+
+    .venv/bin/python -m benchmarks.full_pipeline
+    .venv/bin/python -m benchmarks.full_pipeline --device cuda --workdir /tmp/imdb-run
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+import typer
+import yaml
+
+from benchmarks.imdb import ARCHIVE, machine
+from pipeline.params import DEVICES
+
+PROJECT = Path(__file__).resolve().parents[1]
+STAGE_STARTED = re.compile(r"Running stage '([\w-]+)'")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve(directory: Path) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=directory))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def make_project(workdir: Path, url: str, md5: str, device: str) -> None:
+    """The repository's pipeline, code and params in `workdir`, pointed at the local mirror."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(PROJECT / name, workdir / name)
+    shutil.copytree(PROJECT / "pipeline", workdir / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    (workdir / "data").mkdir()
+    shutil.copy(PROJECT / "data" / "example_reviews.csv", workdir / "data")
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["data"].update(source="imdb", url=url, md5=md5, limit=0)
+    params["train"]["device"] = device
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=workdir, check=True)
+
+
+def timed_repro(workdir: Path) -> tuple[dict[str, float], float]:
+    """Seconds per stage and in all for one `dvc repro`, its output passed through."""
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+    current, current_started = None, started
+    with subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=workdir, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+        for line in process.stdout:
+            sys.stdout.write(line)
+            if match := STAGE_STARTED.search(line):
+                now = time.perf_counter()
+                if current:
+                    stages[current] = now - current_started
+                current, current_started = match.group(1), now
+    finished = time.perf_counter()
+    if process.returncode:
+        raise SystemExit(f"dvc repro failed with exit code {process.returncode}")
+    if current:
+        stages[current] = finished - current_started
+    return stages, finished - started
+
+
+def main(
+    device: str = typer.Option("auto", help=f"train.device: {', '.join(DEVICES)}."),
+    archive: Path = typer.Option(ARCHIVE, help="The IMDB archive, served as the download mirror."),
+    workdir: Path = typer.Option(None, help="Run here and keep the outputs [default: a temporary folder]."),
+) -> None:
+    if not archive.is_file():
+        raise typer.BadParameter(f"{archive} not found; pass --archive with the IMDB .tar.gz", param_hint="--archive")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    keep = workdir is not None
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="full-pipeline-"))
+    if keep and workdir.exists() and any(workdir.iterdir()):
+        raise typer.BadParameter(f"{workdir} is not empty; pass a new or empty folder", param_hint="--workdir")
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    server = serve(archive.parent)
+    try:
+        make_project(workdir, f"http://127.0.0.1:{server.server_port}/{archive.name}", md5, device)
+        stages, total = timed_repro(workdir)
+        peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+        _, unchanged = timed_repro(workdir)
+        metrics = json.loads((workdir / "reports" / "metrics.json").read_text())
+        timings = json.loads((workdir / "reports" / "timings.json").read_text())
+    finally:
+        server.shutdown()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() and device != "cpu" else "no GPU used"
+    print(f"\n{machine()}, {os.cpu_count()} CPUs, {gpu}, train.device={device}")
+    print("\n| stage | seconds |\n|---|---:|")
+    for stage, seconds in stages.items():
+        print(f"| {stage} | {seconds:.1f} |")
+    print(f"| **whole `dvc repro`** | **{total:.1f}** |")
+    print(f"\npeak memory of the largest process: {peak_gb:.2f} GB; "
+          f"`dvc repro` with nothing changed: {unchanged:.1f} s")
+    print("\n| model | test accuracy | training seconds | epochs (best) |\n|---|---:|---:|---:|")
+    for name, seconds in timings.items():
+        scores = metrics[name]
+        epochs = f"{scores['epochs']} ({scores['best_epoch']})" if "epochs" in scores else "-"
+        print(f"| {name} | {scores['accuracy']:.4f} | {seconds['train_seconds']:.1f} | {epochs} |")
+
+
+if __name__ == "__main__":
+    typer.run(main)
