@@ -30,7 +30,7 @@ import torch
 import typer
 import yaml
 
-from benchmarks.imdb import ARCHIVE, machine
+from benchmarks.imdb import ARCHIVE, device_option, machine
 from pipeline.params import DEVICES
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -89,6 +89,7 @@ def main(
     archive: Path = typer.Option(ARCHIVE, help="The IMDB archive, served as the download mirror."),
     workdir: Path = typer.Option(None, help="Run here and keep the outputs [default: a temporary folder]."),
 ) -> None:
+    resolved = device_option(device)  # train.device=cuda without a GPU fails here, not ten minutes in
     if not archive.is_file():
         raise typer.BadParameter(f"{archive} not found; pass --archive with the IMDB .tar.gz", param_hint="--archive")
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
@@ -111,7 +112,7 @@ def main(
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() and device != "cpu" else "no GPU used"
+    gpu = torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else "no GPU used"
     print(f"\n{machine()}, {os.cpu_count()} CPUs, {gpu}, train.device={device}")
     print("\n| stage | seconds |\n|---|---:|")
     for stage, seconds in stages.items():

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+import typer
 
 from pipeline.datasets import limit_per_split, read_imdb_archive, training_splits
+from pipeline.errors import PipelineError
 from pipeline.params import Params
 from pipeline.text import EncodedSplit, Vocabulary, encode_splits
+from pipeline.training import resolve_device
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
 
@@ -31,3 +34,11 @@ def encoded_splits(reviews: pd.DataFrame, params: Params) -> tuple[dict[str, Enc
 def machine() -> str:
     """The line every benchmark prints first, so its numbers say where they were measured."""
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def device_option(name: str) -> torch.device:
+    """The `--device` option resolved as train.device is; a GPU asked for but absent is a usage error."""
+    try:
+        return resolve_device(name)
+    except PipelineError as error:
+        raise typer.BadParameter(str(error), param_hint="--device") from None

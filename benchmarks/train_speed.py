@@ -23,11 +23,11 @@ from sklearn.metrics import accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
+from benchmarks.imdb import ARCHIVE, device_option, encoded_splits, machine, read_reviews
 from pipeline.metrics import INFERENCE_BATCH
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import DEVICES, load_params
-from pipeline.training import Batches, fit, predict_proba, resolve_device, seed_everything
+from pipeline.training import Batches, fit, predict_proba, seed_everything
 
 REFERENCE_BATCH = 64
 
@@ -103,7 +103,7 @@ def main(
     device_name: str = typer.Option("cpu", "--device", help=f"Where all three train: {', '.join(DEVICES)}."),
 ) -> None:
     params = load_params(params_file)
-    device = resolve_device(device_name)
+    device = device_option(device_name)
     params = dataclasses.replace(
         params,
         tokenize=dataclasses.replace(params.tokenize, max_len=256),
