@@ -99,6 +99,8 @@ def main(
         raise typer.BadParameter(f"{workdir} is not empty; pass a new or empty folder", param_hint="--workdir")
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # the stages run `python -m pipeline.<step>`: this interpreter's environment first on PATH, as `make` does
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     server = serve(archive.parent)
     try:
         make_project(workdir, f"http://127.0.0.1:{server.server_port}/{archive.name}", md5, device)

@@ -43,7 +43,8 @@ def main(
     for length, width in itertools.product(max_len or [params.tokenize.max_len], hidden or [params.model.hidden_dim]):
         setting = dataclasses.replace(
             params,
-            tokenize=dataclasses.replace(params.tokenize, max_len=length),
+            tokenize=dataclasses.replace(params.tokenize, max_len=length,
+                                         eval_max_len=max(length, params.tokenize.eval_max_len)),
             model=dataclasses.replace(params.model, hidden_dim=width),
             train=dataclasses.replace(params.train, epochs=epochs, patience=epochs, device="cpu"),
         )

@@ -20,15 +20,19 @@ class AttentionExample:
 
 
 def pick_examples(
-    labels: np.ndarray, lengths: np.ndarray, probabilities: dict[str, np.ndarray], seed: int
+    labels: np.ndarray, lengths: np.ndarray, probabilities: dict[str, np.ndarray], seed: int, max_tokens: int
 ) -> list[tuple[str, int]]:
     """One review of each kind (short or long, all models right or not), drawn with `seed`.
 
-    Short is at most the 25th percentile of length, long at least the 75th; a kind nobody falls into
-    (say, no mistakes on an easy corpus) is left out.
+    Only reviews of at most `max_tokens` are drawn: a longer one's picture would run to pages. Among them,
+    short is at most the 25th percentile of length, long at least the 75th; a kind nobody falls into (say,
+    no mistakes on an easy corpus) is left out.
     """
-    short = lengths <= np.quantile(lengths, 0.25)
-    long = lengths >= np.quantile(lengths, 0.75)
+    drawable = lengths <= max_tokens
+    if not drawable.any():
+        return []
+    short = drawable & (lengths <= np.quantile(lengths[drawable], 0.25))
+    long = drawable & (lengths >= np.quantile(lengths[drawable], 0.75))
     all_right = np.logical_and.reduce([(p >= 0.5) == labels for p in probabilities.values()])
     cases = {
         "a short review both models got right": short & all_right,

@@ -84,7 +84,7 @@ def main(
     examples = []
     on_cpu = {kind: network.cpu() for kind, network in networks.items()}  # one unpadded review at a time
     for case, index in pick_examples(test.labels, test.lengths, {k: probabilities[k] for k in MODEL_KINDS},
-                                     settings.data.seed):
+                                     settings.data.seed, max_tokens=settings.tokenize.max_len):
         ids = test.ids[index, : test.lengths[index]]
         examples.append(attention_example(
             case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids, on_cpu,

@@ -73,10 +73,11 @@ def mcnemar_exact(labels: np.ndarray, first: np.ndarray, second: np.ndarray) -> 
 def accuracy_by_length(
     labels: np.ndarray, lengths: np.ndarray, max_len: int, probabilities: dict[str, np.ndarray]
 ) -> pd.DataFrame:
-    """Each model's accuracy in four bands of review length relative to `max_len`; the last band holds the
-    reviews that were cut. Columns: band, min_tokens, reviews, accuracy_<model>."""
+    """Each model's accuracy in four bands of review length relative to training's `max_len`; the last band
+    holds the reviews that training would have cut. Columns: band, min_tokens, reviews, accuracy_<model>."""
     edges = sorted({edge for edge in (1, max_len // 4, max_len // 2, max_len) if edge >= 1})
-    names = [f"{low}-{high - 1} tokens" for low, high in zip(edges, edges[1:])] + [f"{max_len}+ tokens (cut)"]
+    names = [f"{low}-{high - 1} tokens" for low, high in zip(edges, edges[1:])]
+    names.append(f"{max_len}+ tokens (cut in training)")
     band = np.searchsorted(edges, lengths, side="right") - 1
     table = pd.DataFrame({"band": band})
     for name, probs in probabilities.items():

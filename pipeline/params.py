@@ -61,6 +61,7 @@ class TokenizeParams:
     min_freq: int
     lowercase: bool
     max_len: int
+    eval_max_len: int
     keep: str
 
     def problems(self) -> list[str]:
@@ -69,6 +70,9 @@ class TokenizeParams:
             found.append(f"tokenize.vocab_size={self.vocab_size} must be >= 3 (padding, unknown and at least one word)")
         found += _at_least("tokenize.min_freq", self.min_freq, 1)
         found += _at_least("tokenize.max_len", self.max_len, 1)
+        if self.eval_max_len < self.max_len:
+            found.append(f"tokenize.eval_max_len={self.eval_max_len} must be >= tokenize.max_len={self.max_len}: "
+                         f"evaluation reads at least what training read")
         return found
 
 

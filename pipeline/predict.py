@@ -31,7 +31,7 @@ def main(
     model_uri: str = typer.Option(None, help="Use this MLflow model instead of --models, e.g. "
                                              "models:/attention-classifier-self/latest or runs:/<run id>/model."),
     top: int = typer.Option(DEFAULT_TOP_WORDS, min=0, help="How many of the most attended words to show."),
-    params: Path = typer.Option(Path("params.yaml"), help="Parameters file (tokenize.max_len and keep)."),
+    params: Path = typer.Option(Path("params.yaml"), help="Parameters file (tokenize.eval_max_len and keep)."),
     models: Path = typer.Option(Path("models"), help="Folder holding self/ and mha/ from the train stages."),
     data: Path = typer.Option(Path("data/processed"), help="Output of tokenize (vocab.json)."),
 ) -> None:
@@ -45,7 +45,7 @@ def main(
     else:
         classifier = ReviewClassifier.load(
             require_output(models / model.value / "model.pt", f"train_{model.value}"),
-            require_output(data / "vocab.json", "tokenize"), settings.tokenize.max_len, settings.tokenize.keep,
+            require_output(data / "vocab.json", "tokenize"), settings.tokenize.eval_max_len, settings.tokenize.keep,
         )
         predictions = classifier.predict(reviews, top)
     for text, prediction in zip(reviews, predictions):

@@ -175,6 +175,7 @@ def render_report(
     names = model_names(params)
     first = metrics["self"]
     data, tok, train = params.data, params.tokenize, params.train
+    keep = tok.keep.replace("_", " and ")
     source = {"imdb": f"IMDB reviews from {data.url}", "csv": f"your table `{data.path}`",
               "synthetic": "the built-in synthetic corpus"}[data.source]
     links = [f"- {names[name]}: run `{run['run_id']}` (`/#/experiments/{run['experiment_id']}/runs/{run['run_id']}`)"
@@ -214,8 +215,8 @@ def render_report(
         "## Accuracy by review length",
         "",
         "Does attention help on long reviews? Test reviews grouped by their length in tokens (groups without "
-        f"reviews left out); reviews over `tokenize.max_len` = {tok.max_len} tokens were cut to their "
-        f"{tok.keep.replace('_', ' and ')}.",
+        f"reviews left out). Training cut reviews over `tokenize.max_len` = {tok.max_len} tokens to their "
+        f"{keep}; evaluation read up to `tokenize.eval_max_len` = {tok.eval_max_len}.",
         "",
         *length_table(by_length, names),
         "",
@@ -231,7 +232,8 @@ def render_report(
         + f"; validation is {data.val_fraction:.0%} of train, drawn with seed {data.seed}.",
         f"- Tokens: vocabulary of {first['vocab_size']:,} (tokenize.vocab_size {tok.vocab_size:,}, min_freq "
         f"{tok.min_freq}, lowercase {tok.lowercase}), "
-        f"reviews longer than {tok.max_len} tokens cut to their {tok.keep.replace('_', ' and ')}.",
+        f"reviews cut to their {keep}: to {tok.max_len} tokens for training, {tok.eval_max_len} for validation "
+        f"and test.",
         f"- Training: Adam lr {train.lr}, batch {train.batch_size}, up to {train.epochs} epochs, early stopping "
         f"patience {train.patience} on validation loss, seed {train.seed}, device {train.device}.",
         f"- Code: git commit `{commit}`" + (f", DVC experiment `{experiment}`" if experiment else "") + ".",

@@ -110,10 +110,12 @@ class EncodedSplit:
 def encode_splits(
     splits: dict[str, pd.DataFrame], params: TokenizeParams
 ) -> tuple[Vocabulary, dict[str, EncodedSplit]]:
-    """The vocabulary of the "train" split, and every split encoded with it."""
+    """The vocabulary of the "train" split, and every split encoded with it: "train" cut to `max_len` tokens,
+    the others (validation, test) to `eval_max_len`, as prediction reads a review."""
     vocab = Vocabulary.build(splits["train"]["text"], params.vocab_size, params.min_freq, params.lowercase)
     encoded = {
-        name: EncodedSplit.encode(part["text"], part["label"], vocab, params.max_len, params.keep)
+        name: EncodedSplit.encode(part["text"], part["label"], vocab,
+                                  params.max_len if name == "train" else params.eval_max_len, params.keep)
         for name, part in splits.items()
     }
     return vocab, encoded

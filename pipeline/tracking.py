@@ -74,6 +74,9 @@ def use_experiment(name: str) -> str:
 def load_servable_model(uri: str) -> PyFuncModel:
     """A model logged by a train stage, from any MLflow model URI (runs:/, models:/, a path)."""
     store = connect()
+    # MLflow's download progress bar would land between `pipeline.predict`'s output lines; MLFLOW_* set by
+    # the user still wins
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as error:
@@ -123,7 +126,7 @@ def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, reg
         name="model",
         python_model=PACKAGE_DIR / "servable.py",
         artifacts={"weights": str(weights), "vocab": str(vocab)},
-        model_config={"max_len": tokenize.max_len, "keep": tokenize.keep},
+        model_config={"max_len": tokenize.eval_max_len, "keep": tokenize.keep},
         code_paths=[str(PACKAGE_DIR)],
         input_example=(SERVABLE_INPUT_EXAMPLE, {"top": DEFAULT_TOP_WORDS}),
         registered_model_name=registered_name,

@@ -36,12 +36,14 @@ def main(
     """Train one attention classifier with early stopping and log it to MLflow."""
     kind = model.value
     settings = load_params(params)
-    vocab = Vocabulary.load(require_output(data / "vocab.json", "tokenize"))
+    vocab_path, train_path, val_path = (require_output(data / name, "tokenize")
+                                        for name in ("vocab.json", "train.npz", "val.npz"))
+    vocab = Vocabulary.load(vocab_path)
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     out = out or Path("models") / kind
     device = resolve_device(settings.train.device)
-    train = EncodedSplit.load(data / "train.npz")
-    val = EncodedSplit.load(data / "val.npz")
+    train = EncodedSplit.load(train_path)
+    val = EncodedSplit.load(val_path)
 
     seed_everything(settings.train.seed)
     config = ModelConfig(kind=kind, vocab_size=len(vocab), **asdict(settings.model))
@@ -77,7 +79,7 @@ def main(
         mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
         save_checkpoint(network.cpu(), out / "model.pt")
         registered_name = settings.mlflow.registered_name(kind)
-        logged = tracking.log_servable_model(out / "model.pt", data / "vocab.json", settings.tokenize, registered_name)
+        logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize, registered_name)
 
         history = pd.DataFrame([asdict(epoch) for epoch in result.history])
         with atomic_path(out / "history.csv") as partial:

@@ -34,19 +34,22 @@ def test_examples_cover_each_kind_that_occurs_and_depend_only_on_the_seed():
     lengths = rng.integers(5, 300, 200)
     right = labels.astype(float)
     wrong_sometimes = np.where(rng.random(200) < 0.3, 1 - labels, labels).astype(float)
-    picks = pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=7)
+    picks = pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=7, max_tokens=250)
     assert [case for case, _ in picks] == [
         "a short review both models got right", "a short review at least one model got wrong",
         "a long review both models got right", "a long review at least one model got wrong",
     ]
     short_right, short_wrong, long_right, long_wrong = (index for _, index in picks)
-    assert lengths[short_right] <= np.quantile(lengths, 0.25) and lengths[long_wrong] >= np.quantile(lengths, 0.75)
+    drawable = lengths[lengths <= 250]  # longer reviews would make pictures pages long
+    assert lengths[short_right] <= np.quantile(drawable, 0.25) and lengths[long_wrong] >= np.quantile(drawable, 0.75)
+    assert max(lengths[index] for _, index in picks) <= 250
     assert wrong_sometimes[short_wrong] != labels[short_wrong] and wrong_sometimes[long_right] == labels[long_right]
-    assert picks == pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=7)
-    assert picks != pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=8)
-    perfect = pick_examples(labels, lengths, {"self": right, "mha": right}, seed=7)
+    assert picks == pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=7, max_tokens=250)
+    assert picks != pick_examples(labels, lengths, {"self": right, "mha": wrong_sometimes}, seed=8, max_tokens=250)
+    perfect = pick_examples(labels, lengths, {"self": right, "mha": right}, seed=7, max_tokens=250)
     assert [case for case, _ in perfect] == [
         "a short review both models got right", "a long review both models got right"]
+    assert pick_examples(labels, lengths, {"self": right, "mha": right}, seed=7, max_tokens=4) == []
 
 
 def test_an_example_records_tokens_probabilities_and_each_models_weights():

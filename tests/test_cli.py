@@ -47,6 +47,10 @@ def test_bad_params_fail_before_any_work_with_one_line_and_no_traceback(tmp_path
 def test_training_without_tokenized_data_says_which_stage_to_run(tmp_path, monkeypatch):
     write_params(tmp_path / "params.yaml", small_params())
     assert_one_line_error(invoke("train", ["--model", "self"], tmp_path, monkeypatch), "run the tokenize stage first")
+    (tmp_path / "data" / "processed").mkdir(parents=True)
+    (tmp_path / "data" / "processed" / "vocab.json").write_text("{}")  # an interrupted tokenize: no splits
+    result = invoke("train", ["--model", "self"], tmp_path, monkeypatch)
+    assert_one_line_error(result, "train.npz not found: run the tokenize stage first")
 
 
 def test_download_with_a_wrong_checksum_names_it_and_writes_nothing(tmp_path, http_dir):

@@ -45,8 +45,9 @@ def test_accuracy_by_length_puts_cut_reviews_in_their_own_band_and_keeps_empty_b
     labels = np.array([1, 0, 1, 0, 1])
     lengths = np.array([3, 40, 70, 256, 256])
     table = accuracy_by_length(labels, lengths, 256, {"a": np.array([0.9, 0.1, 0.1, 0.1, 0.9])})
-    assert table["band"].tolist() == ["1-63 tokens", "64-127 tokens", "128-255 tokens", "256+ tokens (cut)"]
+    assert table["band"].tolist() == ["1-63 tokens", "64-127 tokens", "128-255 tokens", "256+ tokens (cut in training)"]
     assert table["reviews"].tolist() == [2, 1, 0, 2]
     assert table["accuracy_a"].iloc[0] == 1.0 and table["accuracy_a"].iloc[1] == 0.0
     assert np.isnan(table["accuracy_a"].iloc[2]) and table["accuracy_a"].iloc[3] == 1.0
-    assert accuracy_by_length(labels, np.ones(5, int), 1, {"a": np.ones(5)})["band"].tolist() == ["1+ tokens (cut)"]
+    one_band = accuracy_by_length(labels, np.ones(5, int), 1, {"a": np.ones(5)})
+    assert one_band["band"].tolist() == ["1+ tokens (cut in training)"]

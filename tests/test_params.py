@@ -43,6 +43,14 @@ def test_every_problem_is_reported_at_once_on_one_line():
         assert expected in message
 
 
+def test_evaluation_may_not_read_less_than_training():
+    raw = repo_params()
+    raw["tokenize"]["max_len"], raw["tokenize"]["eval_max_len"] = 400, 300
+    assert "tokenize.eval_max_len=300 must be >= tokenize.max_len=400" in problems_of(raw)
+    raw["tokenize"]["eval_max_len"] = 400
+    assert parse_params(raw).tokenize.eval_max_len == 400
+
+
 def test_types_are_checked_and_bools_are_not_numbers():
     raw = repo_params()
     raw["train"]["epochs"] = "five"

@@ -182,7 +182,9 @@ def test_predict_prints_label_probability_and_attended_words_for_text_and_files(
     logged = json.loads((repo / "models" / "mha" / "mlflow_run.json").read_text())
     for uri in (f"models:/{logged['registered_model']}/{logged['registered_version']}",
                 f"runs:/{logged['run_id']}/model"):
-        assert run([*predict, "--file", "new.csv", "--model-uri", uri], repo).stdout == result.stdout, uri
+        from_mlflow = run([*predict, "--file", "new.csv", "--model-uri", uri], repo)
+        assert from_mlflow.stdout == result.stdout, uri
+        assert "Downloading artifacts" not in from_mlflow.stderr, uri
     missing = invoke("predict", ["Good.", "--model-uri", "models:/nothing/1"], repo, monkeypatch)
     assert missing.exit_code == 1 and missing.stderr.startswith("error: cannot load MLflow model 'models:/nothing/1'")
 

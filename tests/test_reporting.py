@@ -51,8 +51,9 @@ def test_a_model_at_chance_is_reported_as_not_learning_before_the_comparison():
 
 
 def test_the_report_renders_every_section_without_attention_examples():
-    by_length = pd.DataFrame({"band": ["1-15 tokens", "64+ tokens (cut)"], "min_tokens": [1, 64], "reviews": [3, 1],
-                              "accuracy_self": [1.0, 0.0], "accuracy_mha": [0.5, 1.0], "accuracy_baseline": [1.0, 1.0]})
+    by_length = pd.DataFrame({"band": ["1-15 tokens", "64+ tokens (cut in training)"], "min_tokens": [1, 64],
+                              "reviews": [3, 1], "accuracy_self": [1.0, 0.0], "accuracy_mha": [0.5, 1.0],
+                              "accuracy_baseline": [1.0, 1.0]})
     runs = {name: {"run_id": f"{name}-run", "experiment_id": "7"} for name in ("self", "mha", "baseline")}
     runs["self"] |= {"registered_model": "attention-classifier-self", "registered_version": 3}
     figures = {"curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png", "attention": []}
@@ -62,7 +63,8 @@ def test_the_report_renders_every_section_without_attention_examples():
                     "## How the two models differ", "## Learning curves", "## Accuracy by review length",
                     "## What the models attend to", "## What was run", "## MLflow"]:
         assert heading in report
-    assert "| 64+ tokens (cut) | 1 | 0.00% | 100.00% | 100.00% |" in report and "_No test reviews to show._" in report
+    assert "| 64+ tokens (cut in training) | 1 | 0.00% | 100.00% | 100.00% |" in report
+    assert "_No test reviews to show._" in report
     assert "/#/experiments/7/runs/self-run" in report and "DVC experiment `exp-1`" in report
     assert "model `models:/attention-classifier-self/3`" in report
     assert "| RNN | 6 | 6 | +0 |" in report

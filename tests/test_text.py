@@ -1,7 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from pipeline.text import PAD_ID, UNK_ID, EncodedSplit, Vocabulary, tokenize, truncate
+from pipeline.params import TokenizeParams
+from pipeline.text import PAD_ID, UNK_ID, EncodedSplit, Vocabulary, encode_splits, tokenize, truncate
 
 
 def test_tokenize_removes_html_breaks_lowercases_and_keeps_exclamations():
@@ -38,6 +40,17 @@ def test_a_max_len_beyond_the_longest_review_pads_only_to_that_review():
 def test_long_reviews_keep_the_chosen_part(keep, expected):
     assert truncate(list(range(20)), 8, keep) == expected
     assert truncate([5, 6], 8, keep) == [5, 6]
+
+
+def test_training_reads_max_len_tokens_and_validation_and_test_read_eval_max_len():
+    long_review = " ".join(f"w{i}" for i in range(12))
+    splits = {name: pd.DataFrame({"text": [long_review, "w1 w2"], "label": [1, 0]})
+              for name in ("train", "val", "test")}
+    params = TokenizeParams(vocab_size=100, min_freq=1, lowercase=True, max_len=4, eval_max_len=8, keep="head_tail")
+    vocab, encoded = encode_splits(splits, params)
+    assert encoded["train"].lengths.tolist() == [4, 2]
+    assert encoded["val"].lengths.tolist() == encoded["test"].lengths.tolist() == [8, 2]
+    assert [vocab.tokens[i] for i in encoded["test"].ids[0]] == ["w0", "w1", "w6", "w7", "w8", "w9", "w10", "w11"]
 
 
 def test_encoded_split_and_vocabulary_round_trip(tmp_path):
