@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -41,6 +42,8 @@ def main(
     if not reviews:
         raise PipelineError("no reviews given: pass them as arguments or with --file")
     if model_uri:
+        # MLflow's download progress bar would land among the output lines; a value the user set still wins
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         predictions = tracking.load_servable_model(model_uri).predict(reviews, params={"top": top})
     else:
         classifier = ReviewClassifier.load(

@@ -74,9 +74,6 @@ def use_experiment(name: str) -> str:
 def load_servable_model(uri: str) -> PyFuncModel:
     """A model logged by a train stage, from any MLflow model URI (runs:/, models:/, a path)."""
     store = connect()
-    # MLflow's download progress bar would land between `pipeline.predict`'s output lines; MLFLOW_* set by
-    # the user still wins
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as error:
