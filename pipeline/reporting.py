@@ -119,7 +119,7 @@ def differences_table(params: Params) -> list[str]:
         f"{width} units |",
         f"| attention | attentive pooling: one learned weight per token, weighted sum of the states | "
         f"{model.heads} heads x {width // model.heads} dims of scaled dot-product self-attention (`model.heads`), "
-        f"added to the states, then mean-pooled |",
+        f"added to the states, then mean- and max-pooled |",
         f"| shared | embed_dim {model.embed_dim}, hidden_dim {width}, dropout {model.dropout}, "
         f"every `train.*` param | same |",
     ]
@@ -142,7 +142,8 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
         "whose largest weight is under four times the even share (1 / tokens) is drawn paler, so near-uniform "
         "attention looks pale. "
         "For multi-head attention a token's weight is the attention it receives averaged over all query positions: "
-        "because the attended states are mean-pooled, that is exactly its share of what reaches the classifier. "
+        "that is exactly its share of the mean-pooled half of what reaches the classifier (the max-pooled half "
+        "takes each feature from a single position, which no per-token weight can show). "
         "The reviews are drawn with `data.seed`, one of each kind that occurs.",
         "",
     ]

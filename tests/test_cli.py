@@ -100,8 +100,10 @@ def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_e
     params = small_params(**{"data.limit": 0, "train.epochs": 40, "train.patience": 40})
     prepare_training_data(tmp_path, monkeypatch, params)
     env = os.environ | {"PYTHONPATH": str(ROOT)}
+    # a shell runs background jobs with SIGINT ignored, which children inherit: give the trainer the default back
     training = subprocess.Popen([sys.executable, "-m", "pipeline.train", "--model", "self"], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoint = tmp_path / "models/self/checkpoint.pt"
     while not checkpoint.exists() and training.poll() is None:
         time.sleep(0.05)
