@@ -36,20 +36,20 @@ REFERENCE_BATCH = 64
 class TutorialSelfAttention(nn.Module):
     """The same layers as the pipeline's self-attention model, run the tutorial way (no packing)."""
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, dropout: float):
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, hops: int, dropout: float):
         super().__init__()
         width = 2 * hidden_dim
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.rnn = nn.LSTM(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
-        self.project, self.score = nn.Linear(width, width), nn.Linear(width, 1, bias=False)
+        self.project, self.score = nn.Linear(width, width), nn.Linear(width, hops, bias=False)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(width, 1)
+        self.classifier = nn.Linear(hops * width, 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         states, _ = self.rnn(self.dropout(self.embedding(ids)))
-        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)
-        weights = scores.masked_fill(ids == 0, float("-inf")).softmax(-1)
-        pooled = (weights.unsqueeze(-1) * states).sum(1)
+        scores = self.score(torch.tanh(self.project(states))).transpose(1, 2)
+        weights = scores.masked_fill((ids == 0).unsqueeze(1), float("-inf")).softmax(-1)
+        pooled = (weights @ states).flatten(1)
         return self.classifier(self.dropout(pooled)).squeeze(-1)
 
 
@@ -61,7 +61,8 @@ def synchronize(device: torch.device) -> None:
 
 def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) -> tuple[float, float]:
     seed_everything(seed)
-    model = TutorialSelfAttention(vocab_size, model_params.embed_dim, model_params.hidden_dim, model_params.dropout)
+    model = TutorialSelfAttention(vocab_size, model_params.embed_dim, model_params.hidden_dim, model_params.hops,
+                                  model_params.dropout)
     model.to(device)
     train = splits["train"]
     loader = DataLoader(TensorDataset(torch.from_numpy(train.ids).long(), torch.from_numpy(train.labels).float()),

@@ -73,18 +73,18 @@ def plot_accuracy_by_length(table: pd.DataFrame, names: dict[str, str], path: Pa
 
 
 def plot_review_attention(example: dict, names: dict[str, str], path: Path) -> None:
-    """One review of evaluate's attention.json: the self-attention weights, then multi-head attention's
-    mean over heads and each head."""
-    def outcome(kind: str) -> str:
+    """One review of evaluate's attention.json: for each model the mean of its rows (self-attention's hops,
+    multi-head attention's heads), then each row."""
+    panels = []
+    for kind, row_name in (("self", "hop"), ("mha", "head")):
         probability = example["probabilities"][kind]
-        return f"p(positive) {probability:.2f}, {'right' if (probability >= 0.5) == example['label'] else 'wrong'}"
-
-    heads = np.asarray(example["weights"]["mha"])
-    panels = [
-        (f"{names['self']}: {outcome('self')}", np.asarray(example["weights"]["self"][0])),
-        (f"{names['mha']}: {outcome('mha')}; mean of the {len(heads)} heads", heads.mean(axis=0)),
-        *((f"head {number}", head) for number, head in enumerate(heads, start=1)),
-    ]
+        outcome = f"p(positive) {probability:.2f}, {'right' if (probability >= 0.5) == example['label'] else 'wrong'}"
+        rows = np.asarray(example["weights"][kind])
+        if len(rows) == 1:
+            panels.append((f"{names[kind]}: {outcome}", rows[0]))
+            continue
+        panels.append((f"{names[kind]}: {outcome}; mean of the {len(rows)} {row_name}s", rows.mean(axis=0)))
+        panels += [(f"{row_name} {number}", row) for number, row in enumerate(rows, start=1)]
     label = "positive" if example["label"] else "negative"
     title = f"{example['case'].capitalize()}: test row {example['index']}, {len(example['tokens'])} tokens, {label}"
     plot_token_attention(title, example["tokens"], panels, path)

@@ -81,13 +81,14 @@ class ModelParams:
     embed_dim: int
     hidden_dim: int
     rnn: str
+    hops: int
     heads: int
     dropout: float
 
     def problems(self) -> list[str]:
         found = _at_least("model.embed_dim", self.embed_dim, 1) + _at_least("model.hidden_dim", self.hidden_dim, 1)
         found += _choice("model.rnn", self.rnn, RNNS)
-        found += _at_least("model.heads", self.heads, 1)
+        found += _at_least("model.hops", self.hops, 1) + _at_least("model.heads", self.heads, 1)
         if self.heads >= 1 and self.hidden_dim >= 1 and self.hidden_dim % self.heads:
             divisors = [d for d in range(1, self.hidden_dim + 1) if self.hidden_dim % d == 0]
             found.append(
@@ -146,7 +147,7 @@ class Params:
 
     def for_model(self, kind: str) -> dict[str, object]:
         """The params one model's training depends on, flat with dotted names (as dvc.yaml lists them)."""
-        model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "dropout"),
+        model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "hops", "dropout"),
                         "mha": ("embed_dim", "hidden_dim", "heads", "dropout")}[kind]
         flat = _dotted("data", self.data) | _dotted("tokenize", self.tokenize) | _dotted("train", self.train)
         return flat | {f"model.{k}": getattr(self.model, k) for k in model_fields}

@@ -17,7 +17,7 @@ PARTS = {"embedding": "embedding", "rnn": "RNN", "attention": "attention", "clas
 
 def model_names(params: Params) -> dict[str, str]:
     return {
-        "self": f"Self-attention (Bi{params.model.rnn.upper()} + attentive pooling)",
+        "self": f"Self-attention (Bi{params.model.rnn.upper()} + {params.model.hops}-hop attentive pooling)",
         "mha": f"Multi-head attention (LSTM + {params.model.heads} heads)",
         "baseline": "TF-IDF 1-2 grams + logistic regression",
     }
@@ -117,7 +117,8 @@ def differences_table(params: Params) -> list[str]:
         "|---|---|---|",
         f"| RNN | bidirectional {model.rnn.upper()}, 2 x {width} units (`model.rnn`) | one-directional LSTM, "
         f"{width} units |",
-        f"| attention | attentive pooling: one learned weight per token, weighted sum of the states | "
+        f"| attention | attentive pooling in {model.hops} hops (`model.hops`): each hop one learned weight per token, "
+        f"the hops' weighted sums of the states concatenated | "
         f"{model.heads} heads x {width // model.heads} dims of scaled dot-product self-attention (`model.heads`), "
         f"added to the states, then mean- and max-pooled |",
         f"| shared | embed_dim {model.embed_dim}, hidden_dim {width}, dropout {model.dropout}, "
@@ -141,6 +142,8 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
         "the vocabulary), shaded by attention: the darkest token in a row has that row's largest weight, and a row "
         "whose largest weight is under four times the even share (1 / tokens) is drawn paler, so near-uniform "
         "attention looks pale. "
+        "Each model's first row is the mean of its rows: self-attention's hops (each a weighting of the review's "
+        "tokens whose weighted sum is one slice of what reaches the classifier), multi-head attention's heads. "
         "For multi-head attention a token's weight is the attention it receives averaged over all query positions: "
         "that is exactly its share of the mean-pooled half of what reaches the classifier (the max-pooled half "
         "takes each feature from a single position, which no per-token weight can show). "

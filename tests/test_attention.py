@@ -8,14 +8,15 @@ from pipeline.models import ModelConfig, build_model
 
 def model(kind: str):
     torch.manual_seed(0)
-    return build_model(ModelConfig(kind, vocab_size=30, embed_dim=8, hidden_dim=8, rnn="lstm", heads=2, dropout=0.1))
+    config = ModelConfig(kind, vocab_size=30, embed_dim=8, hidden_dim=8, rnn="lstm", hops=3, heads=2, dropout=0.1)
+    return build_model(config)
 
 
-def test_token_weights_give_one_distribution_per_head_over_the_reviews_tokens():
+def test_token_weights_give_one_distribution_per_hop_or_head_over_the_reviews_tokens():
     ids = np.array([5, 6, 7, 8, 9, 10])
     self_weights = token_weights(model("self"), ids)
     head_weights = token_weights(model("mha"), ids)
-    assert self_weights.shape == (1, 6) and head_weights.shape == (2, 6)
+    assert self_weights.shape == (3, 6) and head_weights.shape == (2, 6)
     assert np.allclose(self_weights.sum(axis=1), 1, atol=1e-5)
     assert np.allclose(head_weights.sum(axis=1), 1, atol=1e-5)  # a mean of per-query distributions
     assert np.array_equal(token_weights(model("self"), ids), self_weights)  # eval mode: no dropout noise
@@ -56,5 +57,5 @@ def test_an_example_records_tokens_probabilities_and_each_models_weights():
     ids = np.array([5, 6, 7])
     example = attention_example("case", 4, 1, ["a", "b", "c"], ids, {"self": model("self"), "mha": model("mha")},
                                 {"self": 0.9, "mha": 0.2})
-    assert len(example.weights["self"]) == 1 and len(example.weights["mha"]) == 2
+    assert len(example.weights["self"]) == 3 and len(example.weights["mha"]) == 2
     assert sum(example.weights["mha"][1]) == pytest.approx(1, abs=1e-4)

@@ -16,7 +16,7 @@ from pipeline.text import PAD_ID
 
 
 def config(kind: str, **changes) -> ModelConfig:
-    base = dict(kind=kind, vocab_size=50, embed_dim=8, hidden_dim=12, rnn="lstm", heads=3, dropout=0.0)
+    base = dict(kind=kind, vocab_size=50, embed_dim=8, hidden_dim=12, rnn="lstm", hops=2, heads=3, dropout=0.0)
     return ModelConfig(**base | changes)
 
 
@@ -43,14 +43,26 @@ def test_padding_does_not_change_the_prediction(kind):
     assert torch.allclose(model(ids, lengths), model(padded, lengths), atol=1e-6)
 
 
-def test_self_attention_weights_ignore_padding_and_sum_to_one():
+def test_self_attention_weights_ignore_padding_and_sum_to_one_in_each_hop():
     torch.manual_seed(0)
-    model = build_model(config("self")).eval()
+    model = build_model(config("self", hops=3)).eval()
     ids, lengths = batch()
     _, weights = model.forward_with_attention(ids, lengths)
-    assert weights.shape == (2, 5)
-    assert torch.allclose(weights.sum(-1), torch.ones(2))
-    assert torch.all(weights[1, 2:] == 0)
+    assert weights.shape == (2, 3, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 3))
+    assert torch.all(weights[1, :, 2:] == 0)
+    assert not torch.allclose(weights[0, 0], weights[0, 1])  # each hop scores the tokens its own way
+
+
+def test_each_hop_pools_its_own_slice_of_the_review_vector():
+    torch.manual_seed(0)
+    model = build_model(config("self", hops=3)).eval()
+    ids, lengths = batch()
+    states = model.rnn(model.embedding(ids), lengths)
+    pooled, weights = model.attention(states, ids == PAD_ID)
+    width = states.size(-1)
+    assert pooled.shape == (2, 3 * width) and model.classifier.in_features == 3 * width
+    assert torch.allclose(pooled[:, width:2 * width], (weights[:, 1].unsqueeze(-1) * states).sum(dim=1), atol=1e-6)
 
 
 def test_multi_head_attention_has_one_weight_map_per_head_masked_at_padding():
@@ -67,6 +79,10 @@ def test_architectures_are_what_the_comparison_claims():
     self_model = build_model(config("self", rnn="gru"))
     assert isinstance(self_model.rnn.forward_rnn, torch.nn.GRU)
     assert isinstance(self_model.rnn.backward_rnn, torch.nn.GRU)
+    bilstm = build_model(config("self"))  # 2 hops over 2 x 12 wide states
+    assert count_parameters(bilstm) == (
+        50 * 8 + 2 * 4 * (8 * 12 + 12 * 12 + 2 * 12) + (24 * 24 + 24 + 24 * 2) + (2 * 24 + 1)
+    )
     mha = build_model(config("mha"))
     assert isinstance(mha.rnn, torch.nn.LSTM) and not mha.rnn.bidirectional
     assert mha.attention.heads == 3

@@ -35,11 +35,12 @@ def test_every_problem_is_reported_at_once_on_one_line():
     raw["data"]["val_fraction"] = 1.5
     raw["train"]["device"] = "tpu"
     raw["tokenize"]["keep"] = "middle"
+    raw["model"]["hops"] = 0
     message = problems_of(raw)
-    assert "5 problem(s)" in message and "\n" not in message
+    assert "6 problem(s)" in message and "\n" not in message
     for expected in ("train.lr=-0.1 must be > 0", "data.source='kaggle' must be one of imdb, csv, synthetic",
                      "data.val_fraction=1.5", "train.device='tpu'",
-                     "tokenize.keep='middle' must be one of head, tail, head_tail"):
+                     "tokenize.keep='middle' must be one of head, tail, head_tail", "model.hops=0 must be >= 1"):
         assert expected in message
 
 
@@ -89,7 +90,8 @@ def test_unreadable_params_file_names_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("kind, stage, excluded", [("self", "train_self", "model.heads"),
-                                                   ("mha", "train_mha", "model.rnn")])
+                                                   ("mha", "train_mha", "model.rnn"),
+                                                   ("mha", "train_mha", "model.hops")])
 def test_params_logged_for_a_model_match_what_its_dvc_stage_depends_on(kind, stage, excluded):
     """Changing a param re-runs exactly the training stages whose MLflow runs record it."""
     params = load_params(ROOT / "params.yaml")

@@ -121,14 +121,14 @@ def test_report_compares_both_models_with_exact_parameter_counts(repo):
         assert (repo / "reports" / picture).read_bytes()[:4] == b"\x89PNG", picture
 
 
-def test_attention_examples_carry_every_heads_weights(repo):
+def test_attention_examples_carry_every_hops_and_heads_weights(repo):
     examples = json.loads((repo / "reports/attention.json").read_text())
     assert 1 <= len(examples) <= 4 and len({e["case"] for e in examples}) == len(examples)
     for example in examples:
         tokens = len(example["tokens"])
-        assert len(example["weights"]["self"]) == 1 and len(example["weights"]["self"][0]) == tokens
+        assert len(example["weights"]["self"]) == 2 and all(len(hop) == tokens for hop in example["weights"]["self"])
         assert len(example["weights"]["mha"]) == 2 and all(len(head) == tokens for head in example["weights"]["mha"])
-        assert sum(example["weights"]["self"][0]) == pytest.approx(1, abs=1e-3)
+        assert [sum(hop) for hop in example["weights"]["self"]] == pytest.approx([1, 1], abs=1e-3)
 
 
 def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo):

@@ -54,7 +54,8 @@ def test_early_stopping_waits_patience_epochs_without_improvement(encoded):
     flipped_val = EncodedSplit(splits["val"].ids, splits["val"].lengths, 1 - splits["val"].labels)
     params = typed_small_params(**{"train.epochs": 10, "train.patience": 2, "train.lr": 0.01}).train
     seed_everything(0)
-    model = build_model(ModelConfig("self", len(vocab), 16, 16, "lstm", 2, 0.0))
+    model = build_model(ModelConfig(kind="self", vocab_size=len(vocab), embed_dim=16, hidden_dim=16, rnn="lstm", hops=1,
+                                    heads=2, dropout=0.0))
     result = fit(model, Batches(splits["train"], CPU), Batches(flipped_val, CPU), params)
     assert len(result.history) == result.best_epoch + 2 < 10
 
