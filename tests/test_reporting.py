@@ -1,7 +1,10 @@
-"""The report's words for the cases a reader meets: a clear winner, a tie, a model that did not learn."""
+"""The report's words for the cases a reader meets: a clear winner, a tie, a model that did not learn; and its
+attention pictures."""
 
+import numpy as np
 import pandas as pd
 
+from pipeline.figures import plot_token_attention
 from pipeline.metrics import accuracy_interval
 from pipeline.reporting import model_names, render_report, verdict
 from tests.conftest import typed_small_params
@@ -68,3 +71,10 @@ def test_the_report_renders_every_section_without_attention_examples():
     assert "/#/experiments/7/runs/self-run" in report and "DVC experiment `exp-1`" in report
     assert "model `models:/attention-classifier-self/3`" in report
     assert "| RNN | 6 | 6 | +0 |" in report
+
+
+def test_attention_picture_draws_dollar_signs_as_text_not_math(tmp_path):
+    tokens = ["it", "cost", "$", "{", "$", "and", "was", "worth", "it"]  # as mathtext "$ { $" fails to parse
+    weights = np.full(len(tokens), 1 / len(tokens))
+    plot_token_attention("a review", tokens, [("hop 1", weights), ("hop 2", weights)], tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
