@@ -18,10 +18,9 @@ import typer
 from sklearn.metrics import accuracy_score
 
 from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
-from pipeline.metrics import INFERENCE_BATCH
 from pipeline.models import ModelConfig, build_model, count_parameters
 from pipeline.params import MODEL_KINDS, load_params
-from pipeline.training import Batches, EpochResult, fit, predict_proba, seed_everything
+from pipeline.training import Batches, EpochResult, fit, inference_batch_size, predict_proba, seed_everything
 
 CPU = torch.device("cpu")
 
@@ -57,7 +56,8 @@ def main(
         def score(result: EpochResult) -> None:
             nonlocal seconds
             seconds += result.seconds
-            accuracy = accuracy_score(test.labels.numpy(), predict_proba(network, test, INFERENCE_BATCH) >= 0.5)
+            probabilities = predict_proba(network, test, inference_batch_size(CPU))
+            accuracy = accuracy_score(test.labels.numpy(), probabilities >= 0.5)
             rows.append((length, width, size, result.epoch, seconds, result.val_accuracy, accuracy))
             print(f"max_len {length}, hidden {width}, epoch {result.epoch}: {seconds:.0f}s, test {accuracy:.4f}")
 

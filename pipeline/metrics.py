@@ -12,9 +12,8 @@ import torch
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
-from pipeline.training import Batches, predict_proba
+from pipeline.training import Batches, inference_batch_size, predict_proba
 
-INFERENCE_BATCH = 512
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
 
@@ -93,5 +92,5 @@ def accuracy_by_length(
 def timed_predictions(model: torch.nn.Module, batches: Batches) -> tuple[np.ndarray, float]:
     """Probabilities for every review and the inference throughput in reviews per second."""
     started = time.perf_counter()
-    probabilities = predict_proba(model, batches, INFERENCE_BATCH)
+    probabilities = predict_proba(model, batches, inference_batch_size(batches.device))
     return probabilities, len(batches) / (time.perf_counter() - started)
