@@ -157,7 +157,7 @@ def fit(
             optimizer.step()
             total_loss += loss.detach()
             correct += ((logits > 0).float() == labels).sum()
-        val_loss, val_accuracy = evaluate_loss(model, val, params.batch_size)
+        val_loss, val_accuracy = evaluate_loss(model, val)
         result = EpochResult(
             epoch, total_loss.item() / len(train), correct.item() / len(train), val_loss, val_accuracy,
             time.perf_counter() - epoch_started,
@@ -220,9 +220,9 @@ def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams) 
     return digest.hexdigest()
 
 
-def evaluate_loss(model: nn.Module, batches: Batches, batch_size: int) -> tuple[float, float]:
+def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float]:
     """Mean binary cross-entropy and accuracy on a split."""
-    probabilities = predict_proba(model, batches, batch_size)
+    probabilities = predict_proba(model, batches, inference_batch_size(batches.device))
     labels = batches.labels.numpy()
     loss = log_loss(labels, probabilities, labels=[0, 1])
     return float(loss), float(accuracy_score(labels, probabilities >= 0.5))

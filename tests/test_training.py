@@ -44,7 +44,7 @@ def test_both_models_learn_the_synthetic_task(encoded, kind):
 def test_model_ends_with_its_best_validation_weights(encoded):
     splits, _ = encoded
     model, result = train_once(encoded)
-    val_loss, _ = evaluate_loss(model, Batches(splits["val"], CPU), 64)
+    val_loss, _ = evaluate_loss(model, Batches(splits["val"], CPU))
     assert val_loss == pytest.approx(result.history[result.best_epoch - 1].val_loss, abs=1e-6)
     assert result.history[result.best_epoch - 1].val_loss == min(e.val_loss for e in result.history)
 
