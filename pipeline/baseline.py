@@ -42,7 +42,7 @@ def main(
         baseline.fit(train["text"], train["label"])
         seconds = time.perf_counter() - started
         probabilities = baseline.predict_proba(test["text"])[:, 1]
-        features = len(baseline.named_steps["tfidf"].vocabulary_)
+        features = len(baseline.named_steps["counts"].ngrams_)
         mlflow.log_params(settings.for_baseline() | {
             "tfidf.ngram_range": f"{NGRAMS[0]}-{NGRAMS[1]}", "tfidf.min_df": MIN_DOCUMENT_FREQUENCY,
             "logistic_regression.C": INVERSE_REGULARISATION,

@@ -21,11 +21,11 @@ from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import atomic_path, read_json, require_output, write_json
-from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact, timed_predictions
+from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact
 from pipeline.models import load_checkpoint
 from pipeline.params import MODEL_KINDS, load_params
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.training import Batches, resolve_device
+from pipeline.training import Batches, resolve_device, timed_predictions
 
 LOGGED_SCORES = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "precision", "recall", "f1", "roc_auc")
 

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
-
-from pipeline.training import Batches, inference_batch_size, predict_proba
 
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
@@ -88,9 +84,3 @@ def accuracy_by_length(
     summary.insert(0, "band", names)
     return summary.reset_index(drop=True)
 
-
-def timed_predictions(model: torch.nn.Module, batches: Batches) -> tuple[np.ndarray, float]:
-    """Probabilities for every review and the inference throughput in reviews per second."""
-    started = time.perf_counter()
-    probabilities = predict_proba(model, batches, inference_batch_size(batches.device))
-    return probabilities, len(batches) / (time.perf_counter() - started)

@@ -18,7 +18,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PyFuncModel
 
-from pipeline.classifier import DEFAULT_TOP_WORDS
 from pipeline.errors import PipelineError
 from pipeline.params import TokenizeParams
 
@@ -119,6 +118,9 @@ def run_name(kind: str) -> str:
 def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, registered_name: str) -> ModelInfo:
     """Log the trained model as an MLflow model that takes raw text (see pipeline/servable.py) and register
     it as a new version of `registered_name`."""
+    from pipeline.classifier import DEFAULT_TOP_WORDS  # here, not at the top: it imports torch, which the
+    # stages that only record runs (baseline, report) would otherwise load for nothing
+
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=PACKAGE_DIR / "servable.py",
