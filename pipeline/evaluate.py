@@ -51,11 +51,11 @@ def main(
     vocab = Vocabulary.load(vocab_path)
     batches = Batches(test, device)
 
-    networks, probabilities, results, timings = {}, {}, {}, {}
-    for kind, checkpoint in checkpoints.items():
-        networks[kind] = load_checkpoint(checkpoint).to(device)
-        probabilities[kind], throughput = timed_predictions(networks[kind], batches)
-        results[kind] = classification_metrics(test.labels, probabilities[kind])
+    networks = {kind: load_checkpoint(checkpoint).to(device) for kind, checkpoint in checkpoints.items()}
+    probabilities, results, timings = {}, {}, {}
+    for kind, (scores, throughput) in timed_predictions(networks, batches).items():
+        probabilities[kind] = scores
+        results[kind] = classification_metrics(test.labels, scores)
         timings[kind] = {"throughput": round(throughput, 1)}
     probabilities["baseline"] = np.load(baseline_path)
     if len(probabilities["baseline"]) != len(test):

@@ -7,6 +7,7 @@ import hashlib
 import math
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -238,8 +239,25 @@ def predict_proba(model: nn.Module, batches: Batches, batch_size: int) -> np.nda
     return probabilities
 
 
-def timed_predictions(model: nn.Module, batches: Batches) -> tuple[np.ndarray, float]:
-    """Probabilities for every review and the inference throughput in reviews per second."""
-    started = time.perf_counter()
-    probabilities = predict_proba(model, batches, inference_batch_size(batches.device))
-    return probabilities, len(batches) / (time.perf_counter() - started)
+def timed_predictions(models: dict[str, nn.Module], batches: Batches) -> dict[str, tuple[np.ndarray, float]]:
+    """Each model's probabilities for every review and its inference throughput in reviews per second.
+
+    On the CPU the models score side by side, each in its own thread on an equal share of the cores: two models
+    on one core each finished 1.2x sooner than one after the other on two cores (README, Performance), with the
+    same probabilities. A GPU scores them one after the other."""
+
+    def timed(model: nn.Module) -> tuple[np.ndarray, float]:
+        started = time.perf_counter()
+        probabilities = predict_proba(model, batches, inference_batch_size(batches.device))
+        return probabilities, len(batches) / (time.perf_counter() - started)
+
+    threads = torch.get_num_threads()
+    if batches.device.type != "cpu" or threads < len(models):
+        return {name: timed(model) for name, model in models.items()}
+    torch.set_num_threads(threads // len(models))
+    try:
+        with ThreadPoolExecutor(len(models)) as pool:
+            running = {name: pool.submit(timed, model) for name, model in models.items()}
+        return {name: future.result() for name, future in running.items()}
+    finally:
+        torch.set_num_threads(threads)
