@@ -20,7 +20,7 @@ from sklearn.metrics import accuracy_score
 from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
 from pipeline.models import ModelConfig, build_model, count_parameters
 from pipeline.params import MODEL_KINDS, load_params
-from pipeline.training import Batches, EpochResult, fit, inference_batch_size, predict_proba, seed_everything
+from pipeline.training import Batches, EpochResult, fit, predict_proba, seed_everything
 
 CPU = torch.device("cpu")
 
@@ -56,7 +56,7 @@ def main(
         def score(result: EpochResult) -> None:
             nonlocal seconds
             seconds += result.seconds
-            probabilities = predict_proba(network, test, inference_batch_size(CPU))
+            probabilities = predict_proba(network, test)
             accuracy = accuracy_score(test.labels.numpy(), probabilities >= 0.5)
             rows.append((length, width, size, result.epoch, seconds, result.val_accuracy, accuracy))
             print(f"max_len {length}, hidden {width}, epoch {result.epoch}: {seconds:.0f}s, test {accuracy:.4f}")

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from benchmarks.imdb import ARCHIVE, device_option, encoded_splits, machine, read_reviews
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import DEVICES, load_params
-from pipeline.training import Batches, fit, inference_batch_size, predict_proba, seed_everything
+from pipeline.training import Batches, fit, predict_proba, seed_everything
 
 REFERENCE_BATCH = 64
 
@@ -90,7 +90,7 @@ def pipeline_run(kind, splits, vocab_size, params, epochs, device) -> tuple[floa
     seed_everything(train_params.seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model))).to(device)
     result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params)
-    probabilities = predict_proba(model, Batches(splits["test"], device), inference_batch_size(device))
+    probabilities = predict_proba(model, Batches(splits["test"], device))
     accuracy = accuracy_score(splits["test"].labels, probabilities >= 0.5)
     return len(splits["train"]) * len(result.history) / result.seconds, accuracy, len(result.history)
 

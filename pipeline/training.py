@@ -58,10 +58,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def inference_batch_size(device: torch.device) -> int:
-    return CUDA_INFERENCE_BATCH if device.type == "cuda" else CPU_INFERENCE_BATCH
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise PipelineError("train.device=cuda but no CUDA GPU is visible; set train.device to auto or cpu")
@@ -223,16 +219,17 @@ def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams) 
 
 def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float]:
     """Mean binary cross-entropy and accuracy on a split."""
-    probabilities = predict_proba(model, batches, inference_batch_size(batches.device))
+    probabilities = predict_proba(model, batches)
     labels = batches.labels.numpy()
     loss = log_loss(labels, probabilities, labels=[0, 1])
     return float(loss), float(accuracy_score(labels, probabilities >= 0.5))
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, batches: Batches, batch_size: int) -> np.ndarray:
+def predict_proba(model: nn.Module, batches: Batches) -> np.ndarray:
     """Positive-class probability of every review, in the split's order."""
     model.eval()
+    batch_size = CUDA_INFERENCE_BATCH if batches.device.type == "cuda" else CPU_INFERENCE_BATCH
     probabilities = np.empty(len(batches), dtype=np.float64)
     for indices, (ids, lengths, _) in batches.in_length_order(batch_size):
         probabilities[indices] = torch.sigmoid(model(ids, lengths)).cpu().numpy()
@@ -248,7 +245,7 @@ def timed_predictions(models: dict[str, nn.Module], batches: Batches) -> dict[st
 
     def timed(model: nn.Module) -> tuple[np.ndarray, float]:
         started = time.perf_counter()
-        probabilities = predict_proba(model, batches, inference_batch_size(batches.device))
+        probabilities = predict_proba(model, batches)
         return probabilities, len(batches) / (time.perf_counter() - started)
 
     threads = torch.get_num_threads()
