@@ -44,10 +44,12 @@ class NgramCounts(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, texts: Iterable[str], y=None) -> sparse.csr_matrix:
         tokens = self._tokens(texts)
-        return self._fit_tokens(tokens)._count(tokens)
+        return self._matrix(*self._fit_tokens(tokens), len(tokens))
 
     def transform(self, texts: Iterable[str]) -> sparse.csr_matrix:
-        return self._count(self._tokens(texts))
+        tokens = self._tokens(texts)
+        codes = self.words_.get_indexer(np.fromiter(itertools.chain.from_iterable(tokens), dtype=object))
+        return self._matrix(*self._ngrams(codes, tokens), len(tokens))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         words, ngrams = self.words_.to_numpy(dtype=object), self.ngrams_.to_numpy()
@@ -60,7 +62,8 @@ class NgramCounts(TransformerMixin, BaseEstimator):
     def _tokens(self, texts: Iterable[str]) -> list[list[str]]:
         return [tokenize(text, self.lowercase) for text in texts]
 
-    def _fit_tokens(self, tokens: list[list[str]]) -> NgramCounts:
+    def _fit_tokens(self, tokens: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Learn the words and the n-grams in at least `min_df` reviews; returns `_ngrams` of `tokens`."""
         codes, words = pd.factorize(np.fromiter(itertools.chain.from_iterable(tokens), dtype=object))
         self.words_ = pd.Index(words)
         reviews, ngrams = self._ngrams(codes, tokens)
@@ -73,15 +76,14 @@ class NgramCounts(TransformerMixin, BaseEstimator):
                 f"the baseline found no word in {self.min_df} or more of the {len(tokens)} training reviews: "
                 f"the training split is too small or empty"
             )
-        return self
+        return reviews, ngrams
 
-    def _count(self, tokens: list[list[str]]) -> sparse.csr_matrix:
-        codes = self.words_.get_indexer(np.fromiter(itertools.chain.from_iterable(tokens), dtype=object))
-        reviews, ngrams = self._ngrams(codes, tokens)
+    def _matrix(self, reviews: np.ndarray, ngrams: np.ndarray, rows: int) -> sparse.csr_matrix:
+        """Counts of the learned n-grams; the others are dropped."""
         columns = self.ngrams_.get_indexer(ngrams)
         known = columns >= 0
         counts = sparse.csr_matrix(
-            (np.ones(int(known.sum())), (reviews[known], columns[known])), shape=(len(tokens), len(self.ngrams_))
+            (np.ones(int(known.sum())), (reviews[known], columns[known])), shape=(rows, len(self.ngrams_))
         )
         counts.sum_duplicates()
         return counts
