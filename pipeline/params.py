@@ -108,7 +108,6 @@ class TrainParams:
     patience: int
     seed: int
     device: str
-    processes: int  # CPU training: processes side by side, each on its share of every batch; a GPU trains in one
     resume: bool
 
     def problems(self) -> list[str]:
@@ -117,7 +116,6 @@ class TrainParams:
         found += _at_least("train.epochs", self.epochs, 1)
         found += _at_least("train.patience", self.patience, 1)
         found += _choice("train.device", self.device, DEVICES)
-        found += _at_least("train.processes", self.processes, 1)
         return found
 
 

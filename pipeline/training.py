@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import math
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -19,10 +18,8 @@ from sklearn.metrics import accuracy_score, log_loss
 from torch import nn
 from tqdm import tqdm
 
-from pipeline import parallel
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path
-from pipeline.parallel import Replicas
 from pipeline.params import TrainParams
 from pipeline.text import EncodedSplit
 
@@ -125,52 +122,17 @@ def fit(
 ) -> TrainingResult:
     """Train with Adam until `params.epochs` or `params.patience` epochs without a better validation loss.
 
-    On the CPU, `params.processes` processes train side by side, each on its share of every batch (see
-    `pipeline.parallel`). The model ends holding the weights of its best validation epoch. After every epoch the
-    whole training state is saved to `checkpoint` (when given); with `params.resume` a run continues from there,
-    exactly as if it had never stopped.
+    The model ends holding the weights of its best validation epoch. After every epoch the whole training
+    state is saved to `checkpoint` (when given); with `params.resume` a run continues from there, exactly
+    as if it had never stopped.
     """
-    optimizer = adam(model, params)
-    world = params.processes if train.device.type == "cpu" else 1
-    state = TrainingState(np.random.default_rng(params.seed), replica_rng_states(params.seed, world))
-    fingerprint = training_fingerprint(model, train, params, world)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)  # one kernel for all tensors
+    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    state = TrainingState(np.random.default_rng(params.seed))
+    fingerprint = training_fingerprint(model, train, params)
     if checkpoint is not None and params.resume and checkpoint.is_file():
         state = TrainingState.load(checkpoint, model, optimizer, fingerprint)
-    save = None if checkpoint is None else functools.partial(state.save, checkpoint, model, optimizer, fingerprint)
     started = time.perf_counter() - state.seconds
-    # the other processes get copies: what this one passes is shared memory, and it goes on training
-    replica_args = (copy.deepcopy(model), copy.deepcopy(optimizer.state_dict()), train, val, params,
-                    replace(state, best_weights=None))
-    with parallel.replicas(world, train_replica, *replica_args) as replicas:
-        train_epochs(model, optimizer, train, val, params, state, replicas, started, on_epoch, save)
-    model.load_state_dict(state.best_weights)
-    return TrainingResult(state.history, state.best_epoch, time.perf_counter() - started)
-
-
-def train_replica(replicas: Replicas, model: nn.Module, optimizer_state: dict, train: Batches, val: Batches,
-                  params: TrainParams, state: TrainingState) -> None:
-    """Another process's part of `fit`: the same epochs on its share of every batch, without reports or saving."""
-    optimizer = adam(model, params)
-    optimizer.load_state_dict(optimizer_state)
-    train_epochs(model, optimizer, train, val, params, state, replicas, time.perf_counter() - state.seconds)
-
-
-def train_epochs(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    train: Batches,
-    val: Batches,
-    params: TrainParams,
-    state: TrainingState,
-    replicas: Replicas,
-    started: float,
-    on_epoch: Callable[[EpochResult], None] = lambda result: None,
-    save: Callable[[], None] | None = None,
-) -> None:
-    """The epochs still to run from `state`, which they update. Every replica reaches the same validation loss,
-    so all of them stop after the same epoch."""
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    torch.set_rng_state(state.torch_rng_states[replicas.rank])
     for epoch in range(len(state.history) + 1, params.epochs + 1):
         if state.history and epoch - state.best_epoch > params.patience:
             break
@@ -179,25 +141,20 @@ def train_epochs(
         # summed on the device: a GPU need not wait for the host after every batch
         total_loss = torch.zeros((), dtype=torch.float64, device=train.device)
         correct = torch.zeros((), dtype=torch.long, device=train.device)
-        batches = train.shuffled(params.batch_size, state.rng)
-        if replicas.rank == 0:  # no tqdm at all elsewhere: its lock would outlive a stopped replica process
-            batches = tqdm(batches, total=train.count(params.batch_size), desc=f"epoch {epoch}/{params.epochs}",
-                           leave=False, mininterval=1.0)
-        for batch in batches:
-            batch_ids, _, batch_labels = batch
-            ids, lengths, labels = replicas.share(batch)
+        batches = tqdm(
+            train.shuffled(params.batch_size, state.rng), total=train.count(params.batch_size),
+            desc=f"epoch {epoch}/{params.epochs}", leave=False, mininterval=1.0,
+        )
+        for ids, lengths, labels in batches:
             optimizer.zero_grad(set_to_none=True)
-            if len(labels):
-                logits = model(ids, lengths)
-                loss = loss_fn(logits, labels)
-                (loss / len(batch_labels)).backward()  # the mean over the whole batch, once the replicas are summed
-                total_loss += loss.detach()
-                correct += ((logits > 0).float() == labels).sum()
-            replicas.sum_gradients(model, batch_ids)
+            logits = model(ids, lengths)
+            loss = loss_fn(logits, labels)
+            (loss / len(labels)).backward()
             nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
             optimizer.step()
-        replicas.sum(total_loss, correct)
-        val_loss, val_accuracy = evaluate_loss(model, val, replicas)
+            total_loss += loss.detach()
+            correct += ((logits > 0).float() == labels).sum()
+        val_loss, val_accuracy = evaluate_loss(model, val)
         result = EpochResult(
             epoch, total_loss.item() / len(train), correct.item() / len(train), val_loss, val_accuracy,
             time.perf_counter() - epoch_started,
@@ -205,22 +162,12 @@ def train_epochs(
         state.history.append(result)
         if val_loss < state.best_loss:
             state.best_loss, state.best_epoch, state.best_weights = val_loss, epoch, copy.deepcopy(model.state_dict())
-        state.torch_rng_states = replicas.rng_states()
         state.seconds = time.perf_counter() - started
-        if save is not None:
-            save()
+        if checkpoint is not None:
+            state.save(checkpoint, model, optimizer, fingerprint)
         on_epoch(result)
-
-
-def adam(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)  # one kernel for all tensors
-
-
-def replica_rng_states(seed: int, world: int) -> list[torch.Tensor]:
-    """Each training process's torch RNG state at the start: this process's own (the model was just initialised
-    from it; one process trains exactly as before data parallelism), the others seeded from `seed` and rank."""
-    return [torch.get_rng_state()] + [torch.Generator().manual_seed(seed + rank).get_state()
-                                      for rank in range(1, world)]
+    model.load_state_dict(state.best_weights)
+    return TrainingResult(state.history, state.best_epoch, time.perf_counter() - started)
 
 
 @dataclass
@@ -228,7 +175,6 @@ class TrainingState:
     """Everything an interrupted run needs to go on exactly where it stopped."""
 
     rng: np.random.Generator  # batch order
-    torch_rng_states: list[torch.Tensor]  # each training process's dropout masks, by rank
     history: list[EpochResult] = field(default_factory=list)
     best_loss: float = math.inf
     best_epoch: int = 0
@@ -239,7 +185,7 @@ class TrainingState:
         with atomic_path(path) as partial:
             torch.save({
                 "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "rng": self.rng.bit_generator.state, "torch_rng_states": self.torch_rng_states,
+                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "history": [asdict(epoch) for epoch in self.history], "best_loss": self.best_loss,
                 "best_epoch": self.best_epoch, "best_weights": self.best_weights, "seconds": self.seconds,
             }, partial)
@@ -256,41 +202,38 @@ class TrainingState:
         optimizer.load_state_dict(saved["optimizer"])
         rng = np.random.default_rng()
         rng.bit_generator.state = saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
         history = [EpochResult(**epoch) for epoch in saved["history"]]
         tqdm.write(f"resuming from {path} after epoch {len(history)}")
-        return cls(rng, saved["torch_rng_states"], history, saved["best_loss"], saved["best_epoch"],
-                   saved["best_weights"], saved["seconds"])
+        return cls(rng, history, saved["best_loss"], saved["best_epoch"], saved["best_weights"], saved["seconds"])
 
 
-def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams, world: int) -> str:
-    """What a checkpoint must match to be resumed: the model's config, the training data, the params that shape
-    the optimisation (not `epochs` or `patience`, so a finished run can be given more epochs) and the number of
-    training processes."""
+def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams) -> str:
+    """What a checkpoint must match to be resumed: the model's config, the training data and the params
+    that shape the optimisation (not `epochs` or `patience`, so a finished run can be given more epochs)."""
     digest = hashlib.sha256(train.ids.numpy().tobytes())
     digest.update(train.labels.numpy().tobytes())
-    digest.update(repr((model.config, params.lr, params.batch_size, params.seed, world)).encode())
+    digest.update(repr((model.config, params.lr, params.batch_size, params.seed)).encode())
     return digest.hexdigest()
 
 
-def evaluate_loss(model: nn.Module, batches: Batches, replicas: Replicas = Replicas()) -> tuple[float, float]:
+def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float]:
     """Mean binary cross-entropy and accuracy on a split."""
-    probabilities = predict_proba(model, batches, replicas)
+    probabilities = predict_proba(model, batches)
     labels = batches.labels.numpy()
     loss = log_loss(labels, probabilities, labels=[0, 1])
     return float(loss), float(accuracy_score(labels, probabilities >= 0.5))
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, batches: Batches, replicas: Replicas = Replicas()) -> np.ndarray:
-    """Positive-class probability of every review, in the split's order; training replicas score a share each."""
+def predict_proba(model: nn.Module, batches: Batches) -> np.ndarray:
+    """Positive-class probability of every review, in the split's order."""
     model.eval()
     batch_size = CUDA_INFERENCE_BATCH if batches.device.type == "cuda" else CPU_INFERENCE_BATCH
-    probabilities = torch.zeros(len(batches), dtype=torch.float64)
-    for number, (indices, (ids, lengths, _)) in enumerate(batches.in_length_order(batch_size)):
-        if replicas.owns(number):
-            probabilities[torch.from_numpy(indices)] = torch.sigmoid(model(ids, lengths)).double().cpu()
-    replicas.sum(probabilities)
-    return probabilities.numpy()
+    probabilities = np.empty(len(batches), dtype=np.float64)
+    for indices, (ids, lengths, _) in batches.in_length_order(batch_size):
+        probabilities[indices] = torch.sigmoid(model(ids, lengths)).cpu().numpy()
+    return probabilities
 
 
 def timed_predictions(models: dict[str, nn.Module], batches: Batches) -> dict[str, tuple[np.ndarray, float]]:

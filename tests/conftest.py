@@ -44,7 +44,6 @@ def small_params(**overrides) -> dict:
         "tokenize.vocab_size": 400, "tokenize.max_len": 64, "tokenize.eval_max_len": 128,
         "model.embed_dim": 16, "model.hidden_dim": 16, "model.hops": 2, "model.heads": 2,
         "train.epochs": 2, "train.batch_size": 32, "train.device": "cpu",
-        "train.processes": 1,  # a second training process takes seconds to start: tests that need one ask for it
     }
     for key, value in (small | overrides).items():
         section, name = key.split(".")

@@ -97,8 +97,7 @@ def test_download_warns_about_reviews_in_both_train_and_test(tmp_path):
 
 
 def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_epoch(tmp_path, monkeypatch):
-    # two training processes: the second one stops with the first, and resumes where it stopped too
-    params = small_params(**{"data.limit": 0, "train.epochs": 40, "train.patience": 40, "train.processes": 2})
+    params = small_params(**{"data.limit": 0, "train.epochs": 40, "train.patience": 40})
     prepare_training_data(tmp_path, monkeypatch, params)
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     # a shell runs background jobs with SIGINT ignored, which children inherit: give the trainer the default back
