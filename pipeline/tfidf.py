@@ -95,10 +95,10 @@ class NgramCounts(TransformerMixin, BaseEstimator):
         codes = codes.astype(np.int64)
         reviews = np.repeat(np.arange(len(tokens)), np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens)))
         pairs = (reviews[1:] == reviews[:-1]) & (codes[1:] >= 0) & (codes[:-1] >= 0)
-        words = codes >= 0
+        known = codes >= 0
         return (
-            np.concatenate([reviews[words], reviews[:-1][pairs]]),
-            np.concatenate([codes[words], size + codes[:-1][pairs] * size + codes[1:][pairs]]),
+            np.concatenate([reviews[known], reviews[:-1][pairs]]),
+            np.concatenate([codes[known], size + codes[:-1][pairs] * size + codes[1:][pairs]]),
         )
 
 
