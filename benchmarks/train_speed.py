@@ -5,7 +5,9 @@ every review padded to max_len, batches of 64 from a shuffled DataLoader, no buc
 Adam. The pipeline's train_self and train_mha run as the pipeline runs them (params.yaml, with the
 sizes below forced so the comparison is like for like). All three see the same IMDB reviews, tokenised
 by the pipeline's tokenizer, and all three are tested on reviews cut to max_len (the pipeline's evaluation
-would read up to tokenize.eval_max_len). Prints samples/s, test accuracy and the speed-up; asserts nothing.
+would read up to tokenize.eval_max_len). Each trainer trains once per `--seed`: after two epochs on a subset,
+test accuracy swings by several points from seed to seed (README, Benchmarks), so one seed cannot tell two
+trainers apart. Prints samples/s and test accuracy per run and their means with the speed-up; asserts nothing.
 With `--device cuda` all three train on the GPU.
 
     .venv/bin/python -m benchmarks.train_speed --train-size 5000 --test-size 5000 --epochs 2
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +61,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Run:
+    samples_per_second: float
+    accuracy: float
+
+
+def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) -> Run:
     seed_everything(seed)
     model = TutorialSelfAttention(vocab_size, model_params.embed_dim, model_params.hidden_dim, model_params.hops,
                                   model_params.dropout)
@@ -81,24 +90,23 @@ def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) ->
     with torch.inference_mode():
         test_ids = torch.from_numpy(splits["test"].ids).long()
         logits = torch.cat([model(test_ids[i : i + 256].to(device)).cpu() for i in range(0, len(test_ids), 256)])
-    accuracy = accuracy_score(splits["test"].labels, (logits > 0).numpy())
-    return len(train) * epochs / seconds, accuracy
+    return Run(len(train) * epochs / seconds, accuracy_score(splits["test"].labels, (logits > 0).numpy()))
 
 
-def pipeline_run(kind, splits, vocab_size, params, epochs, device) -> tuple[float, float, int]:
-    train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs)
-    seed_everything(train_params.seed)
+def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device) -> Run:
+    train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs, seed=seed)
+    seed_everything(seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model))).to(device)
     result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params)
-    probabilities = predict_proba(model, Batches(splits["test"], device))
-    accuracy = accuracy_score(splits["test"].labels, probabilities >= 0.5)
-    return len(splits["train"]) * len(result.history) / result.seconds, accuracy, len(result.history)
+    accuracy = accuracy_score(splits["test"].labels, predict_proba(model, Batches(splits["test"], device)) >= 0.5)
+    return Run(len(splits["train"]) * epochs / result.seconds, accuracy)
 
 
 def main(
     train_size: int = typer.Option(5000, help="Train reviews (stratified subset of IMDB's 25,000)."),
     test_size: int = typer.Option(5000, help="Test reviews."),
     epochs: int = typer.Option(2, help="Epochs for every trainer (the pipeline's early stopping is off)."),
+    seeds: list[int] = typer.Option([42, 43, 44], "--seed", help="Train every trainer once per seed (repeatable)."),
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     archive: Path = typer.Option(ARCHIVE, help="The IMDB archive."),
     device_name: str = typer.Option("cpu", "--device", help=f"Where all three train: {', '.join(DEVICES)}."),
@@ -116,15 +124,34 @@ def main(
     print(machine() + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
     print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "
           f"embed 128, hidden 64, {epochs} epochs, mean length {np.mean(splits['train'].lengths):.0f} tokens")
-    reference = reference_run(splits, len(vocab), params.model, params.train.lr, epochs, params.train.seed, device)
-    rows = [("reference loop (self-attention, padded, batch 64)", *reference, epochs)]
-    for kind in ("self", "mha"):
-        rows.append((f"pipeline train_{kind} (batch {params.train.batch_size})",
-                     *pipeline_run(kind, splits, len(vocab), params, epochs, device)))
-    reference_speed = rows[0][1]
-    print("\n| trainer | samples/s | test accuracy | epochs | speed vs reference |\n|---|---:|---:|---:|---:|")
-    for name, speed, accuracy, trained in rows:
-        print(f"| {name} | {speed:.1f} | {accuracy:.4f} | {trained} | {speed / reference_speed:.2f}x |")
+    names = {
+        "reference": "reference loop (self-attention, padded, batch 64)",
+        "self": f"pipeline train_self (batch {params.train.batch_size})",
+        "mha": f"pipeline train_mha (batch {params.train.batch_size})",
+    }
+    runs: dict[str, list[Run]] = {name: [] for name in names}
+    print("\n| trainer | seed | samples/s | test accuracy |\n|---|---:|---:|---:|")
+    for seed in seeds:  # seed by seed, so that a drift in the machine's speed reaches every trainer alike
+        for name in names:
+            if name == "reference":
+                run = reference_run(splits, len(vocab), params.model, params.train.lr, epochs, seed, device)
+            else:
+                run = pipeline_run(name, splits, len(vocab), params, epochs, seed, device)
+            runs[name].append(run)
+            print(f"| {names[name]} | {seed} | {run.samples_per_second:.1f} | {run.accuracy:.4f} |", flush=True)
+
+    reference = runs["reference"]
+    reference_speed = np.mean([run.samples_per_second for run in reference])
+    reference_accuracy = np.mean([run.accuracy for run in reference])
+    print(f"\nMeans over {len(seeds)} seed(s); accuracy as mean (lowest-highest):\n")
+    print("| trainer | samples/s | test accuracy | speed vs reference | accuracy vs reference |")
+    print("|---|---:|---:|---:|---:|")
+    for name, trained in runs.items():
+        speed = np.mean([run.samples_per_second for run in trained])
+        accuracies = [run.accuracy for run in trained]
+        accuracy = np.mean(accuracies)
+        print(f"| {names[name]} | {speed:.1f} | {accuracy:.4f} ({min(accuracies):.4f}-{max(accuracies):.4f}) "
+              f"| {speed / reference_speed:.2f}x | {100 * (accuracy - reference_accuracy):+.2f} points |")
 
 
 if __name__ == "__main__":
