@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +60,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Run:
     samples_per_second: float
     accuracy: float
@@ -124,34 +123,32 @@ def main(
     print(machine() + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
     print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "
           f"embed 128, hidden 64, {epochs} epochs, mean length {np.mean(splits['train'].lengths):.0f} tokens")
-    names = {
-        "reference": "reference loop (self-attention, padded, batch 64)",
-        "self": f"pipeline train_self (batch {params.train.batch_size})",
-        "mha": f"pipeline train_mha (batch {params.train.batch_size})",
+    batch = params.train.batch_size
+    trainers = {  # label -> train and test at a seed; the reference first, as the yardstick
+        "reference loop (self-attention, padded, batch 64)":
+            lambda seed: reference_run(splits, len(vocab), params.model, params.train.lr, epochs, seed, device),
+        **{f"pipeline train_{kind} (batch {batch})":
+           lambda seed, kind=kind: pipeline_run(kind, splits, len(vocab), params, epochs, seed, device)
+           for kind in ("self", "mha")},
     }
-    runs: dict[str, list[Run]] = {name: [] for name in names}
+    runs: dict[str, list[Run]] = {label: [] for label in trainers}
     print("\n| trainer | seed | samples/s | test accuracy |\n|---|---:|---:|---:|")
     for seed in seeds:  # seed by seed, so that a drift in the machine's speed reaches every trainer alike
-        for name in names:
-            if name == "reference":
-                run = reference_run(splits, len(vocab), params.model, params.train.lr, epochs, seed, device)
-            else:
-                run = pipeline_run(name, splits, len(vocab), params, epochs, seed, device)
-            runs[name].append(run)
-            print(f"| {names[name]} | {seed} | {run.samples_per_second:.1f} | {run.accuracy:.4f} |", flush=True)
+        for label, train in trainers.items():
+            run = train(seed)
+            runs[label].append(run)
+            print(f"| {label} | {seed} | {run.samples_per_second:.1f} | {run.accuracy:.4f} |", flush=True)
 
-    reference = runs["reference"]
-    reference_speed = np.mean([run.samples_per_second for run in reference])
-    reference_accuracy = np.mean([run.accuracy for run in reference])
+    means = {label: (np.mean([run.samples_per_second for run in trained]), [run.accuracy for run in trained])
+             for label, trained in runs.items()}
+    reference_speed, reference_accuracies = next(iter(means.values()))
     print(f"\nMeans over {len(seeds)} seed(s); accuracy as mean (lowest-highest):\n")
     print("| trainer | samples/s | test accuracy | speed vs reference | accuracy vs reference |")
     print("|---|---:|---:|---:|---:|")
-    for name, trained in runs.items():
-        speed = np.mean([run.samples_per_second for run in trained])
-        accuracies = [run.accuracy for run in trained]
+    for label, (speed, accuracies) in means.items():
         accuracy = np.mean(accuracies)
-        print(f"| {names[name]} | {speed:.1f} | {accuracy:.4f} ({min(accuracies):.4f}-{max(accuracies):.4f}) "
-              f"| {speed / reference_speed:.2f}x | {100 * (accuracy - reference_accuracy):+.2f} points |")
+        print(f"| {label} | {speed:.1f} | {accuracy:.4f} ({min(accuracies):.4f}-{max(accuracies):.4f}) "
+              f"| {speed / reference_speed:.2f}x | {100 * (accuracy - np.mean(reference_accuracies)):+.2f} points |")
 
 
 if __name__ == "__main__":
