@@ -121,6 +121,9 @@ def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, reg
     from pipeline.classifier import DEFAULT_TOP_WORDS  # here, not at the top: it imports torch, which the
     # stages that only record runs (baseline, report) would otherwise load for nothing
 
+    # Checking the input example reads the just-logged files back from the local store; its two
+    # "Downloading artifacts" progress bars would only clutter the stage's log. Set the variable to show them.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=PACKAGE_DIR / "servable.py",

@@ -116,6 +116,7 @@ def test_ctrl_c_in_training_leaves_no_model_and_resume_continues_from_the_last_e
     write_params(tmp_path / "params.yaml", params | {"train": params["train"] | {"epochs": 3, "resume": True}})
     resumed = run([sys.executable, "-m", "pipeline.train", "--model", "self"], tmp_path, PYTHONPATH=str(ROOT))
     assert re.search(r"resuming from .*checkpoint.pt after epoch \d+", resumed.stdout + resumed.stderr), resumed
+    assert "Downloading artifacts" not in resumed.stderr, "MLflow's progress bars are back in the stage's log"
     history = (tmp_path / "models/self/history.csv").read_text().splitlines()
     assert len(history) == 1 + 3 and (tmp_path / "models/self/model.pt").is_file(), (history, resumed.stdout)
 
