@@ -11,6 +11,8 @@ from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from pipeline.metrics import is_right
+
 COLOURS = {"self": "tab:blue", "mha": "tab:orange", "baseline": "tab:gray"}
 DPI = 110
 
@@ -79,7 +81,7 @@ def plot_review_attention(example: dict, names: dict[str, str], path: Path) -> N
     panels = []
     for kind, row_name in (("self", "hop"), ("mha", "head")):
         probability = example["probabilities"][kind]
-        outcome = f"p(positive) {probability:.2f}, {'right' if (probability >= 0.5) == example['label'] else 'wrong'}"
+        outcome = f"p(positive) {probability:.2f}, {'right' if is_right(probability, example['label']) else 'wrong'}"
         rows = np.asarray(example["weights"][kind])
         if len(rows) == 1:
             panels.append((f"{names[kind]}: {outcome}", rows[0]))

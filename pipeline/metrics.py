@@ -14,6 +14,11 @@ CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
 
 
+def is_right(probabilities: np.ndarray | float, labels: np.ndarray | int) -> np.ndarray | bool:
+    """Whether the positive-class probability, cut at 0.5, predicts the label: for one review or elementwise."""
+    return (probabilities >= 0.5) == labels
+
+
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int]:
     predicted = (probabilities >= 0.5).astype(int)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
@@ -56,8 +61,8 @@ class PairedTest:
 def mcnemar_exact(labels: np.ndarray, first: np.ndarray, second: np.ndarray) -> PairedTest:
     """Only the reviews where exactly one model is right carry information; under "equally good" each
     of those is a fair coin flip, so the p-value is a two-sided binomial test on their split."""
-    first_right = (first >= 0.5) == labels
-    second_right = (second >= 0.5) == labels
+    first_right = is_right(first, labels)
+    second_right = is_right(second, labels)
     only_first = int((first_right & ~second_right).sum())
     only_second = int((~first_right & second_right).sum())
     disagreements = only_first + only_second
@@ -76,7 +81,7 @@ def accuracy_by_length(
     band = np.searchsorted(edges, lengths, side="right") - 1
     table = pd.DataFrame({"band": band})
     for name, probs in probabilities.items():
-        table[f"accuracy_{name}"] = ((probs >= 0.5) == labels).astype(float)
+        table[f"accuracy_{name}"] = is_right(probs, labels).astype(float)
     grouped = table.groupby("band")
     summary = grouped.mean().reindex(range(len(edges)))
     summary.insert(0, "reviews", grouped.size().reindex(range(len(edges)), fill_value=0))

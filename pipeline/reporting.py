@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from pipeline.metrics import CONFIDENCE, SIGNIFICANCE
+from pipeline.metrics import CONFIDENCE, SIGNIFICANCE, is_right
 from pipeline.params import MODEL_KINDS, Params
 
 PARTS = {"embedding": "embedding", "rnn": "RNN", "attention": "attention", "classifier": "dense classifier"}
@@ -156,7 +156,7 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
         label = "positive" if example["label"] else "negative"
         verdicts = ", ".join(
             f"{names[kind].split(' (')[0]} {example['probabilities'][kind]:.2f} "
-            f"({'right' if (example['probabilities'][kind] >= 0.5) == example['label'] else 'wrong'})"
+            f"({'right' if is_right(example['probabilities'][kind], example['label']) else 'wrong'})"
             for kind in MODEL_KINDS
         )
         lines += [f"**{example['case'][0].upper()}{example['case'][1:]}** (test row {example['index']}, "
