@@ -34,7 +34,7 @@ from benchmarks.imdb import ARCHIVE, device_option, machine
 from pipeline.params import DEVICES
 
 PROJECT = Path(__file__).resolve().parents[1]
-STAGE_STARTED = re.compile(r"Running stage '([\w-]+)'")
+STAGE_STARTED = re.compile(rb"Running stage '([\w-]+)'")
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -68,14 +68,19 @@ def timed_repro(workdir: Path) -> tuple[dict[str, float], float]:
     stages: dict[str, float] = {}
     current, current_started = None, started
     with subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=workdir, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
-        for line in process.stdout:
-            sys.stdout.write(line)
-            if match := STAGE_STARTED.search(line):
-                now = time.perf_counter()
-                if current:
-                    stages[current] = now - current_started
-                current, current_started = match.group(1), now
+                          stderr=subprocess.STDOUT) as process:
+        # passed through as it comes, carriage returns kept, so that progress bars redraw in place
+        unfinished_line = b""
+        for chunk in iter(lambda: process.stdout.read1(1 << 16), b""):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            *lines, unfinished_line = (unfinished_line + chunk).split(b"\n")
+            for line in lines:
+                if match := STAGE_STARTED.search(line):
+                    now = time.perf_counter()
+                    if current:
+                        stages[current] = now - current_started
+                    current, current_started = match.group(1).decode(), now
     finished = time.perf_counter()
     if process.returncode:
         raise SystemExit(f"dvc repro failed with exit code {process.returncode}")
