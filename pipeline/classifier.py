@@ -11,7 +11,7 @@ from torch import nn
 
 from pipeline.attention import classify_with_attention
 from pipeline.models import load_checkpoint
-from pipeline.text import UNK_ID, Vocabulary, encode_review
+from pipeline.text import UNK_ID, Vocabulary, encode_review, tokenize
 
 DEFAULT_TOP_WORDS = 5
 
@@ -41,7 +41,8 @@ class ReviewClassifier:
 
     def predict_one(self, text: str, top: int) -> Prediction:
         """Reviews go through one at a time: unpadded, so that every query's attention is a real token's."""
-        ids = np.asarray(encode_review(text, self.vocab, self.max_len, self.keep))
+        tokens = tokenize(text, self.vocab.lowercase)
+        ids = np.asarray(encode_review(tokens, self.vocab, self.max_len, self.keep))
         probability, weights = classify_with_attention(self.network, ids)
         label = "positive" if probability >= 0.5 else "negative"
         return Prediction(label=label, probability=probability, attended=self.most_attended(ids, weights, top))

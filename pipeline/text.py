@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Iterable
 
@@ -36,18 +37,19 @@ class Vocabulary:
         self.index = {token: i for i, token in enumerate(tokens)}
 
     @classmethod
-    def build(cls, texts: Iterable[str], size: int, min_freq: int, lowercase: bool) -> Vocabulary:
-        """The `size` most frequent tokens seen at least `min_freq` times; ties broken alphabetically."""
-        counts = Counter(token for text in texts for token in tokenize(text, lowercase))
+    def build(cls, reviews: Iterable[list[str]], size: int, min_freq: int, lowercase: bool) -> Vocabulary:
+        """The `size` most frequent tokens of the tokenized reviews seen at least `min_freq` times; ties broken
+        alphabetically. `lowercase` records how the reviews were tokenized, for prediction to do the same."""
+        counts = Counter(chain.from_iterable(reviews))
         frequent = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         return cls(SPECIALS + frequent[: size - len(SPECIALS)], lowercase)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def ids(self, text: str) -> list[int]:
+    def ids(self, tokens: list[str]) -> list[int]:
         index = self.index
-        return [index.get(token, UNK_ID) for token in tokenize(text, self.lowercase)]
+        return [index.get(token, UNK_ID) for token in tokens]
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps({"lowercase": self.lowercase, "tokens": self.tokens}), encoding="utf-8")
@@ -67,10 +69,10 @@ def truncate(ids: list[int], max_len: int, keep: str) -> list[int]:
     return ids[:head] + ids[len(ids) - (max_len - head) :]
 
 
-def encode_review(text: str, vocab: Vocabulary, max_len: int, keep: str) -> list[int]:
-    """One review's ids as the models see it, in training and in prediction alike: cut to `max_len` tokens
-    (see `truncate`); an empty review becomes a single <unk>."""
-    return truncate(vocab.ids(text), max_len, keep) or [UNK_ID]
+def encode_review(tokens: list[str], vocab: Vocabulary, max_len: int, keep: str) -> list[int]:
+    """One tokenized review's ids as the models see it, in training and in prediction alike: cut to `max_len`
+    tokens (see `truncate`); an empty review becomes a single <unk>."""
+    return truncate(vocab.ids(tokens), max_len, keep) or [UNK_ID]
 
 
 @dataclass(frozen=True)
@@ -86,11 +88,11 @@ class EncodedSplit:
 
     @classmethod
     def encode(
-        cls, texts: Iterable[str], labels: Iterable[int], vocab: Vocabulary, max_len: int, keep: str
+        cls, reviews: Iterable[list[str]], labels: Iterable[int], vocab: Vocabulary, max_len: int, keep: str
     ) -> EncodedSplit:
-        """Every review as `encode_review` makes it, padded to the longest of them: a `max_len` beyond the
-        longest review costs no memory."""
-        rows = [encode_review(text, vocab, max_len, keep) for text in texts]
+        """Every tokenized review as `encode_review` makes it, padded to the longest of them: a `max_len` beyond
+        the longest review costs no memory."""
+        rows = [encode_review(tokens, vocab, max_len, keep) for tokens in reviews]
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
         ids = np.full((len(rows), lengths.max(initial=1)), PAD_ID, dtype=np.int32)
         for i, row in enumerate(rows):
@@ -111,11 +113,16 @@ def encode_splits(
     splits: dict[str, pd.DataFrame], params: TokenizeParams
 ) -> tuple[Vocabulary, dict[str, EncodedSplit]]:
     """The vocabulary of the "train" split, and every split encoded with it: "train" cut to `max_len` tokens,
-    the others (validation, test) to `eval_max_len`, as prediction reads a review."""
-    vocab = Vocabulary.build(splits["train"]["text"], params.vocab_size, params.min_freq, params.lowercase)
-    encoded = {
-        name: EncodedSplit.encode(part["text"], part["label"], vocab,
-                                  params.max_len if name == "train" else params.eval_max_len, params.keep)
-        for name, part in splits.items()
-    }
+    the others (validation, test) to `eval_max_len`, as prediction reads a review.
+
+    The training reviews are tokenized once, for the vocabulary and their encoding alike: the tokenizer's
+    regular expression is most of the stage's time. The others are tokenized one at a time as they are encoded."""
+    train_reviews = [tokenize(text, params.lowercase) for text in splits["train"]["text"]]
+    vocab = Vocabulary.build(train_reviews, params.vocab_size, params.min_freq, params.lowercase)
+    train_labels = splits["train"]["label"]
+    encoded = {"train": EncodedSplit.encode(train_reviews, train_labels, vocab, params.max_len, params.keep)}
+    for name, part in splits.items():
+        if name != "train":
+            reviews = (tokenize(text, params.lowercase) for text in part["text"])
+            encoded[name] = EncodedSplit.encode(reviews, part["label"], vocab, params.eval_max_len, params.keep)
     return vocab, encoded

@@ -6,22 +6,26 @@ from pipeline.params import TokenizeParams
 from pipeline.text import PAD_ID, UNK_ID, EncodedSplit, Vocabulary, encode_splits, tokenize, truncate
 
 
+def tokenized(texts: list[str]) -> list[list[str]]:
+    return [tokenize(text) for text in texts]
+
+
 def test_tokenize_removes_html_breaks_lowercases_and_keeps_exclamations():
     assert tokenize("Great<br /><br />film! Don't miss it?") == ["great", "film", "!", "don't", "miss", "it", "?"]
     assert tokenize("Great FILM", lowercase=False) == ["Great", "FILM"]
 
 
 def test_vocabulary_orders_by_frequency_then_alphabet_and_respects_min_freq_and_size():
-    texts = ["b a a c", "a b d", "e e"]
-    vocab = Vocabulary.build(texts, size=10, min_freq=2, lowercase=True)
+    reviews = [tokenize(text) for text in ["b a a c", "a b d", "e e"]]
+    vocab = Vocabulary.build(reviews, size=10, min_freq=2, lowercase=True)
     assert vocab.tokens == ["<pad>", "<unk>", "a", "b", "e"]
-    assert Vocabulary.build(texts, size=3, min_freq=1, lowercase=True).tokens == ["<pad>", "<unk>", "a"]
-    assert vocab.ids("A b zebra") == [2, 3, UNK_ID]
+    assert Vocabulary.build(reviews, size=3, min_freq=1, lowercase=True).tokens == ["<pad>", "<unk>", "a"]
+    assert vocab.ids(tokenize("A b zebra")) == [2, 3, UNK_ID]
 
 
 def test_encoding_truncates_pads_and_never_yields_an_empty_review():
     vocab = Vocabulary(["<pad>", "<unk>", "good", "film"], lowercase=True)
-    split = EncodedSplit.encode(["good film good film good", "film", ""], [1, 0, 1], vocab, max_len=3, keep="head")
+    split = EncodedSplit.encode(tokenized(["good film good film good", "film", ""]), [1, 0, 1], vocab, 3, "head")
     assert split.ids.tolist() == [[2, 3, 2], [3, PAD_ID, PAD_ID], [UNK_ID, PAD_ID, PAD_ID]]
     assert split.lengths.tolist() == [3, 1, 1]
     assert split.labels.tolist() == [1, 0, 1]
@@ -29,7 +33,7 @@ def test_encoding_truncates_pads_and_never_yields_an_empty_review():
 
 def test_a_max_len_beyond_the_longest_review_pads_only_to_that_review():
     vocab = Vocabulary(["<pad>", "<unk>", "good", "film"], lowercase=True)
-    split = EncodedSplit.encode(["good film good", "film"], [1, 0], vocab, max_len=1_000_000, keep="head_tail")
+    split = EncodedSplit.encode(tokenized(["good film good", "film"]), [1, 0], vocab, 1_000_000, "head_tail")
     assert split.ids.tolist() == [[2, 3, 2], [3, PAD_ID, PAD_ID]]
 
 
@@ -58,7 +62,7 @@ def test_encoded_split_and_vocabulary_round_trip(tmp_path):
     vocab.save(tmp_path / "vocab.json")
     loaded = Vocabulary.load(tmp_path / "vocab.json")
     assert (loaded.tokens, loaded.lowercase) == (vocab.tokens, False)
-    split = EncodedSplit.encode(["word word", "other"], [0, 1], vocab, max_len=4, keep="head")
+    split = EncodedSplit.encode(tokenized(["word word", "other"]), [0, 1], vocab, max_len=4, keep="head")
     split.save(tmp_path / "train.npz")
     again = EncodedSplit.load(tmp_path / "train.npz")
     assert np.array_equal(again.ids, split.ids) and np.array_equal(again.lengths, split.lengths)

@@ -6,7 +6,7 @@ from pipeline.datasets import training_splits
 from pipeline.errors import PipelineError
 from pipeline.models import ModelConfig, build_model
 from pipeline.synthetic import synthetic_reviews
-from pipeline.text import EncodedSplit, Vocabulary
+from pipeline.text import EncodedSplit, Vocabulary, tokenize
 from pipeline.training import Batches, evaluate_loss, fit, resolve_device, seed_everything
 from tests.conftest import typed_small_params
 
@@ -16,11 +16,10 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def encoded():
     splits = training_splits(synthetic_reviews(seed=0, train_size=1000, test_size=100), 0.2, seed=0)
-    vocab = Vocabulary.build(splits["train"]["text"], 300, 1, True)
-    encoded = {
-        name: EncodedSplit.encode(part["text"], part["label"], vocab, 64, "head")
-        for name, part in splits.items()
-    }
+    reviews = {name: [tokenize(text) for text in part["text"]] for name, part in splits.items()}
+    vocab = Vocabulary.build(reviews["train"], 300, 1, True)
+    encoded = {name: EncodedSplit.encode(reviews[name], part["label"], vocab, 64, "head")
+               for name, part in splits.items()}
     return encoded, vocab
 
 
@@ -111,8 +110,8 @@ def test_a_checkpoint_from_other_params_is_refused(encoded, tmp_path):
 
 
 def test_gpu_batches_round_their_width_up_so_that_cudnn_sees_few_shapes():
-    vocab = Vocabulary.build(["word"], size=10, min_freq=1, lowercase=True)
-    split = EncodedSplit.encode([" ".join(["word"] * n) for n in (3, 40, 41, 70)], [0, 1, 0, 1], vocab, 80, "head")
+    vocab = Vocabulary.build([["word"]], size=10, min_freq=1, lowercase=True)
+    split = EncodedSplit.encode([["word"] * n for n in (3, 40, 41, 70)], [0, 1, 0, 1], vocab, 80, "head")
     batches = Batches(split, torch.device("cpu"))
     assert [ids.size(1) for _, (ids, _, _) in batches.in_length_order(2)] == [40, 70]
     batches.width_multiple = 32  # what a CUDA device gets
