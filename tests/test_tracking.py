@@ -1,4 +1,6 @@
 import socket
+import subprocess
+import sys
 import time
 
 import mlflow
@@ -6,7 +8,7 @@ import pytest
 
 from pipeline import tracking
 from pipeline.errors import PipelineError
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 
 
 def test_checkout_root_is_found_from_a_dvc_temporary_experiment(tmp_path, monkeypatch):
@@ -69,3 +71,12 @@ def test_a_server_that_answers_its_health_check_is_used(http_dir, monkeypatch):
     served, url = http_dir
     (served / "health").write_text("OK")
     tracking.check_server(url)
+
+
+def test_the_served_model_imports_only_the_packages_it_is_logged_with():
+    """The logged model's pip requirements are SERVED_PACKAGES: its code must not reach scikit-learn or SciPy."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, pipeline.servable; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout.split()
+    assert not {"sklearn", "scipy.stats", "pipeline.metrics"} & set(imported)
