@@ -49,8 +49,7 @@ def pick_examples(
 def classify_with_attention(model: nn.Module, ids: np.ndarray) -> tuple[float, np.ndarray]:
     """One unpadded review's probability of positive and its (rows, tokens) attention weights: one row per hop
     for self-attentive pooling; one row per head for multi-head attention, the weight each token receives
-    averaged over all queries: exactly its share of the mean-pooled half of the attention output (the
-    max-pooled half takes each feature from one position, which no per-token weight describes)."""
+    averaged over all queries: how much the heads read from it."""
     model.eval()
     logits, weights = model.forward_with_attention(torch.from_numpy(ids[None]).long())
     probability = float(torch.sigmoid(logits)[0])

@@ -6,7 +6,8 @@ They differ in the middle:
 - self-attention: a bidirectional RNN, then self-attentive pooling in `hops` hops (each one learned weight per
   token);
 - multi-head attention: an LSTM, then Transformer-style scaled dot-product attention in `heads` heads
-  (every token attends to every token), added to the LSTM states, then mean- and max-pooled.
+  (every token attends to every token), added to the LSTM states.
+Both then pool the states into one vector per review the same way, by self-attentive pooling in `hops` hops.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ModelConfig:
     embed_dim: int
     hidden_dim: int
     rnn: str  # the self-attention model's RNN cell: "lstm" or "gru"
-    hops: int  # the self-attention model's attention hops
+    hops: int  # both models' self-attentive pooling hops
     heads: int  # the multi-head model's attention heads
     dropout: float
 
@@ -77,15 +78,6 @@ class BidirectionalRNN(nn.Module):
         return torch.cat([forward_states, reverse_within_lengths(backward_states, lengths)], dim=-1)
 
 
-def masked_mean(states: torch.Tensor, pad: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    keep = (~pad).unsqueeze(-1).to(states.dtype)
-    return (states * keep).sum(dim=1) / lengths.unsqueeze(-1).to(states.dtype)
-
-
-def masked_max(states: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-    return states.masked_fill(pad.unsqueeze(-1), float("-inf")).amax(dim=1)
-
-
 class SelfAttention(nn.Module):
     """Structured self-attentive pooling (Lin et al. 2017): every state scores itself through a small MLP,
     once per hop, and each hop's softmax-weighted sum of the states is one slice of the review's vector.
@@ -116,7 +108,7 @@ class SelfAttentionClassifier(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
         cell = {"lstm": nn.LSTM, "gru": nn.GRU}[config.rnn]
         self.rnn = BidirectionalRNN(cell, config.embed_dim, config.hidden_dim)
-        self.attention = SelfAttention(width, config.hops)
+        self.pooling = SelfAttention(width, config.hops)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.hops * width, 1)
 
@@ -127,7 +119,7 @@ class SelfAttentionClassifier(nn.Module):
         """Logits (batch,) and one attention weight per hop and token (batch, hops, steps)."""
         lengths = lengths_of(ids) if lengths is None else lengths
         states = self.rnn(self.dropout(self.embedding(ids)), lengths)
-        pooled, weights = self.attention(states, padding_mask(ids))
+        pooled, weights = self.pooling(states, padding_mask(ids))
         return self.classifier(self.dropout(pooled)).squeeze(-1), weights
 
 
@@ -162,10 +154,12 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 class MultiHeadAttentionClassifier(nn.Module):
-    """embedding -> dropout -> LSTM -> multi-head self-attention (`heads`) -> mean and max pool -> dropout -> dense.
+    """embedding -> dropout -> LSTM -> multi-head self-attention (`heads`) -> self-attentive pooling (`hops`) -> dropout
+    -> dense.
 
-    The max half lets one strong phrase decide a long review, which the mean dilutes: on full IMDB it gained
-    about 0.4 points at the same speed and 64 more parameters."""
+    The pooling is the self-attention model's, so the two models differ only in what feeds it. It beat mean and max
+    pooling of the same states at each of ten seeds on a GPU (0.19 points on average) and at three of five on the CPU
+    (0.06), at the same speed."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -173,21 +167,22 @@ class MultiHeadAttentionClassifier(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
         self.rnn = nn.LSTM(config.embed_dim, config.hidden_dim, batch_first=True)
         self.attention = MultiHeadSelfAttention(config.hidden_dim, config.heads)
+        self.pooling = SelfAttention(config.hidden_dim, config.hops)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(2 * config.hidden_dim, 1)
+        self.classifier = nn.Linear(config.hops * config.hidden_dim, 1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_attention(ids, lengths, need_weights=False)[0]
 
     def forward_with_attention(self, ids, lengths=None, need_weights=True):
-        """Logits (batch,) and per-head attention weights (batch, heads, query, key), or None."""
-        lengths = lengths_of(ids) if lengths is None else lengths
+        """Logits (batch,) and per-head attention weights (batch, heads, query, key), or None.
+
+        `lengths` is not needed: padding trails the review, so the LSTM never carries it into a real token's state,
+        and the padding mask (from `ids`) keeps it out of the attention and the pooling."""
         pad = padding_mask(ids)
-        # padding trails the review, so it never reaches a real token's state
         states, _ = self.rnn(self.dropout(self.embedding(ids)))
         attended, weights = self.attention(states, pad, need_weights)
-        mixed = states + attended
-        pooled = torch.cat([masked_mean(mixed, pad, lengths), masked_max(mixed, pad)], dim=-1)
+        pooled, _ = self.pooling(states + attended, pad)
         return self.classifier(self.dropout(pooled)).squeeze(-1), weights
 
 

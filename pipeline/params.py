@@ -148,7 +148,7 @@ class Params:
     def for_model(self, kind: str) -> dict[str, object]:
         """The params one model's training depends on, flat with dotted names (as dvc.yaml lists them)."""
         model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "hops", "dropout"),
-                        "mha": ("embed_dim", "hidden_dim", "heads", "dropout")}[kind]
+                        "mha": ("embed_dim", "hidden_dim", "heads", "hops", "dropout")}[kind]
         flat = _dotted("data", self.data) | _dotted("tokenize", self.tokenize) | _dotted("train", self.train)
         return flat | {f"model.{k}": getattr(self.model, k) for k in model_fields}
 

@@ -12,13 +12,16 @@ import pandas as pd
 from pipeline.metrics import CONFIDENCE, SIGNIFICANCE, is_right
 from pipeline.params import MODEL_KINDS, Params
 
-PARTS = {"embedding": "embedding", "rnn": "RNN", "attention": "attention", "classifier": "dense classifier"}
+PARTS = {
+    "embedding": "embedding", "rnn": "RNN", "attention": "multi-head attention", "pooling": "self-attentive pooling",
+    "classifier": "dense classifier",
+}
 
 
 def model_names(params: Params) -> dict[str, str]:
     return {
         "self": f"Self-attention (Bi{params.model.rnn.upper()} + {params.model.hops}-hop attentive pooling)",
-        "mha": f"Multi-head attention (LSTM + {params.model.heads} heads)",
+        "mha": f"Multi-head attention (LSTM + {params.model.heads} heads, {params.model.hops}-hop attentive pooling)",
         "baseline": "TF-IDF 1-2 grams + logistic regression",
     }
 
@@ -117,10 +120,10 @@ def differences_table(params: Params) -> list[str]:
         "|---|---|---|",
         f"| RNN | bidirectional {model.rnn.upper()}, 2 x {width} units (`model.rnn`) | one-directional LSTM, "
         f"{width} units |",
-        f"| attention | attentive pooling in {model.hops} hops (`model.hops`): each hop one learned weight per token, "
-        f"the hops' weighted sums of the states concatenated | "
-        f"{model.heads} heads x {width // model.heads} dims of scaled dot-product self-attention (`model.heads`), "
-        f"added to the states, then mean- and max-pooled |",
+        f"| attention | the pooling's own weights (below) | {model.heads} heads x {width // model.heads} dims of "
+        f"scaled dot-product self-attention (`model.heads`), added to the states |",
+        f"| pooling | self-attentive, in {model.hops} hops (`model.hops`): each hop one learned weight per token, "
+        f"the hops' weighted sums of the states concatenated | same |",
         f"| shared | embed_dim {model.embed_dim}, hidden_dim {width}, dropout {model.dropout}, "
         f"every `train.*` param | same |",
     ]
@@ -145,8 +148,8 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
         "Each model's first row is the mean of its rows: self-attention's hops (each a weighting of the review's "
         "tokens whose weighted sum is one slice of what reaches the classifier), multi-head attention's heads. "
         "For multi-head attention a token's weight is the attention it receives averaged over all query positions: "
-        "that is exactly its share of the mean-pooled half of what reaches the classifier (the max-pooled half "
-        "takes each feature from a single position, which no per-token weight can show). "
+        "how much the heads read from it (their output, added to the LSTM states, is then pooled in hops with "
+        "weights of its own). "
         "The reviews are drawn with `data.seed`, one of each kind that occurs.",
         "",
     ]

@@ -59,7 +59,7 @@ def test_each_hop_pools_its_own_slice_of_the_review_vector():
     model = build_model(config("self", hops=3)).eval()
     ids, lengths = batch()
     states = model.rnn(model.embedding(ids), lengths)
-    pooled, weights = model.attention(states, ids == PAD_ID)
+    pooled, weights = model.pooling(states, ids == PAD_ID)
     width = states.size(-1)
     assert pooled.shape == (2, 3 * width) and model.classifier.in_features == 3 * width
     assert torch.allclose(pooled[:, width:2 * width], (weights[:, 1].unsqueeze(-1) * states).sum(dim=1), atol=1e-6)
@@ -86,10 +86,9 @@ def test_architectures_are_what_the_comparison_claims():
     mha = build_model(config("mha"))
     assert isinstance(mha.rnn, torch.nn.LSTM) and not mha.rnn.bidirectional
     assert mha.attention.heads == 3
-    embedding = 50 * 8  # the classifier reads mean and max pooled states: 2 x 12 inputs
-    assert count_parameters(mha) == (
-        embedding + 4 * (8 * 12 + 12 * 12 + 2 * 12) + (3 * 12 * 12 + 3 * 12) + (12 * 12 + 12) + (2 * 12 + 1)
-    )
+    assert isinstance(mha.pooling, type(bilstm.pooling))  # both pool the same way: 2 hops, here over 12 wide states
+    embedding, lstm, attention = 50 * 8, 4 * (8 * 12 + 12 * 12 + 2 * 12), (3 * 12 * 12 + 3 * 12) + (12 * 12 + 12)
+    assert count_parameters(mha) == embedding + lstm + attention + (12 * 12 + 12 + 12 * 2) + (2 * 12 + 1)
 
 
 def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
@@ -141,8 +140,9 @@ def test_fused_attention_kernel_gives_the_explicit_softmax_result():
 
 def test_parameter_breakdown_adds_up_and_shows_where_the_models_differ():
     parts = {kind: parameters_by_part(build_model(config(kind))) for kind in ("self", "mha")}
+    assert list(parts["self"]) == ["embedding", "rnn", "pooling", "classifier"]  # its attention is the pooling
+    assert list(parts["mha"]) == ["embedding", "rnn", "attention", "pooling", "classifier"]
     for kind, counts in parts.items():
-        assert list(counts) == ["embedding", "rnn", "attention", "classifier"]
         assert sum(counts.values()) == count_parameters(build_model(config(kind)))
     assert parts["self"]["embedding"] == parts["mha"]["embedding"] == 50 * 8
     assert parts["self"]["rnn"] == 2 * parts["mha"]["rnn"]  # two directions of the same LSTM size

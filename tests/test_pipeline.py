@@ -106,7 +106,7 @@ def test_report_compares_both_models_with_exact_parameter_counts(repo):
     report = (repo / "reports/report.md").read_text()
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     runs = json.loads((repo / "models/mha/mlflow_run.json").read_text())
-    assert "| Self-attention" in report and "| Multi-head attention (LSTM + 2 heads)" in report
+    assert "| Self-attention" in report and "| Multi-head attention (LSTM + 2 heads, 2-hop attentive pooling)" in report
     assert f"| {metrics['self']['params']:,} |" in report and f"| {metrics['mha']['params']:,} |" in report
     assert "| TF-IDF 1-2 grams + logistic regression |" in report
     assert runs["run_id"] in report and "McNemar's exact test gives p = " in report
