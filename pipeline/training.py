@@ -209,11 +209,13 @@ class TrainingState:
 
 
 def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams) -> str:
-    """What a checkpoint must match to be resumed: the model's config, the training data and the params
-    that shape the optimisation (not `epochs` or `patience`, so a finished run can be given more epochs)."""
+    """What a checkpoint must match to be resumed: the model's config and the layout of its weights (a checkpoint
+    from code that built the same config into other layers is refused, not half-loaded), the training data and the
+    params that shape the optimisation (not `epochs` or `patience`, so a finished run can be given more epochs)."""
     digest = hashlib.sha256(train.ids.numpy().tobytes())
     digest.update(train.labels.numpy().tobytes())
-    digest.update(repr((model.config, params.lr, params.batch_size, params.seed)).encode())
+    layout = [(name, tuple(weight.shape)) for name, weight in model.state_dict().items()]
+    digest.update(repr((model.config, layout, params.lr, params.batch_size, params.seed)).encode())
     return digest.hexdigest()
 
 

@@ -109,6 +109,19 @@ def test_a_checkpoint_from_other_params_is_refused(encoded, tmp_path):
     assert len(fresh.history) == 1  # resume off: the old checkpoint is simply overwritten
 
 
+def test_a_checkpoint_from_a_model_built_otherwise_is_refused(encoded, tmp_path):
+    """Code that changes a model's layers but not its config (as when the multi-head model got its pooling) must
+    not resume an old checkpoint: the error says what to do, instead of a state_dict traceback."""
+    train_once(encoded, **{"train.epochs": 1}, checkpoint=tmp_path / "run.pt")
+    splits, vocab = encoded
+    params = typed_small_params(**{"train.epochs": 2, "train.lr": 0.01, "train.resume": True})
+    model = build_model(ModelConfig(kind="self", vocab_size=len(vocab), **vars(params.model)))
+    model.add_module("extra", torch.nn.Linear(2, 2))
+    with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
+        fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train,
+            checkpoint=tmp_path / "run.pt")
+
+
 def test_gpu_batches_round_their_width_up_so_that_cudnn_sees_few_shapes():
     vocab = Vocabulary.build([["word"]], size=10, min_freq=1, lowercase=True)
     split = EncodedSplit.encode([["word"] * n for n in (3, 40, 41, 70)], [0, 1, 0, 1], vocab, 80, "head")
