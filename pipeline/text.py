@@ -119,10 +119,11 @@ def encode_splits(
     regular expression is most of the stage's time. The others are tokenized one at a time as they are encoded."""
     train_reviews = [tokenize(text, params.lowercase) for text in splits["train"]["text"]]
     vocab = Vocabulary.build(train_reviews, params.vocab_size, params.min_freq, params.lowercase)
-    train_labels = splits["train"]["label"]
-    encoded = {"train": EncodedSplit.encode(train_reviews, train_labels, vocab, params.max_len, params.keep)}
+    encoded = {}
     for name, part in splits.items():
-        if name != "train":
-            reviews = (tokenize(text, params.lowercase) for text in part["text"])
-            encoded[name] = EncodedSplit.encode(reviews, part["label"], vocab, params.eval_max_len, params.keep)
+        if name == "train":
+            reviews, max_len = train_reviews, params.max_len
+        else:
+            reviews, max_len = (tokenize(text, params.lowercase) for text in part["text"]), params.eval_max_len
+        encoded[name] = EncodedSplit.encode(reviews, part["label"], vocab, max_len, params.keep)
     return vocab, encoded

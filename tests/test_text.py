@@ -16,7 +16,7 @@ def test_tokenize_removes_html_breaks_lowercases_and_keeps_exclamations():
 
 
 def test_vocabulary_orders_by_frequency_then_alphabet_and_respects_min_freq_and_size():
-    reviews = [tokenize(text) for text in ["b a a c", "a b d", "e e"]]
+    reviews = tokenized(["b a a c", "a b d", "e e"])
     vocab = Vocabulary.build(reviews, size=10, min_freq=2, lowercase=True)
     assert vocab.tokens == ["<pad>", "<unk>", "a", "b", "e"]
     assert Vocabulary.build(reviews, size=3, min_freq=1, lowercase=True).tokens == ["<pad>", "<unk>", "a"]
