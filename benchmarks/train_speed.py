@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.imdb import ARCHIVE, device_option, encoded_splits, machine, read_reviews
+from pipeline.metrics import predicted_labels
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import DEVICES, load_params
 from pipeline.training import Batches, fit, predict_proba, seed_everything
@@ -97,7 +98,8 @@ def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device) -> Run:
     seed_everything(seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model))).to(device)
     result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params)
-    accuracy = accuracy_score(splits["test"].labels, predict_proba(model, Batches(splits["test"], device)) >= 0.5)
+    probabilities = predict_proba(model, Batches(splits["test"], device))
+    accuracy = accuracy_score(splits["test"].labels, predicted_labels(probabilities))
     return Run(len(splits["train"]) * epochs / result.seconds, accuracy)
 
 

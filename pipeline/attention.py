@@ -16,7 +16,7 @@ class AttentionExample:
     label: int
     tokens: list[str]  # as the models saw them: after truncation, unknown words as <unk>
     probabilities: dict[str, float]  # positive-class probability per model
-    weights: dict[str, list[list[float]]]  # per model: one row of per-token weights per head
+    weights: dict[str, dict[str, list[list[float]]]]  # model -> layer ("attention", "pooling") -> a row per head/hop
 
 
 def pick_examples(
@@ -46,19 +46,20 @@ def pick_examples(
 
 
 @torch.inference_mode()
-def classify_with_attention(model: nn.Module, ids: np.ndarray) -> tuple[float, np.ndarray]:
-    """One unpadded review's probability of positive and its (rows, tokens) attention weights: one row per hop
-    for self-attentive pooling; one row per head for multi-head attention, the weight each token receives
-    averaged over all queries: how much the heads read from it."""
+def classify_with_attention(model: nn.Module, ids: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """One unpadded review's probability of positive and the (rows, tokens) weights of each attention layer.
+
+    "pooling" (both models): one row per hop, the weights of the sum that reaches the classifier. "attention"
+    (the multi-head model): one row per head, the weight each token receives averaged over all queries: how much
+    the heads read from it."""
     model.eval()
     logits, weights = model.forward_with_attention(torch.from_numpy(ids[None]).long())
     probability = float(torch.sigmoid(logits)[0])
-    if weights.dim() == 3:  # (batch, hops, tokens)
-        return probability, weights[0].numpy()
-    return probability, weights[0].mean(dim=1).numpy()  # (heads, query, key) -> (heads, key)
+    # (batch, hops, tokens) as is; (batch, heads, query, key) -> (heads, key)
+    return probability, {layer: (w[0] if w.dim() == 3 else w[0].mean(dim=1)).numpy() for layer, w in weights.items()}
 
 
-def token_weights(model: nn.Module, ids: np.ndarray) -> np.ndarray:
+def token_weights(model: nn.Module, ids: np.ndarray) -> dict[str, np.ndarray]:
     return classify_with_attention(model, ids)[1]
 
 
@@ -66,5 +67,8 @@ def attention_example(
     case: str, index: int, label: int, tokens: list[str], ids: np.ndarray,
     models: dict[str, nn.Module], probabilities: dict[str, float],
 ) -> AttentionExample:
-    weights = {name: token_weights(model, ids).round(5).tolist() for name, model in models.items()}
+    weights = {
+        name: {layer: rows.round(5).tolist() for layer, rows in token_weights(model, ids).items()}
+        for name, model in models.items()
+    }
     return AttentionExample(case, index, label, tokens, probabilities, weights)

@@ -21,7 +21,7 @@ class Prediction(pydantic.BaseModel):
 
     label: str  # "positive" or "negative"
     probability: float  # of positive
-    attended: list[str]  # known words with the most attention, most first
+    attended: list[str]  # known words the pooling weighted most, most first
 
 
 class ReviewClassifier:
@@ -47,10 +47,11 @@ class ReviewClassifier:
         label = "positive" if probability >= 0.5 else "negative"
         return Prediction(label=label, probability=probability, attended=self.most_attended(ids, weights, top))
 
-    def most_attended(self, ids: np.ndarray, weights: np.ndarray, top: int) -> list[str]:
-        """The `top` known words by attention averaged over heads, a repeated word's weights summed."""
+    def most_attended(self, ids: np.ndarray, weights: dict[str, np.ndarray], top: int) -> list[str]:
+        """The `top` known words by the pooling's weight averaged over hops, a repeated word's weights summed: the
+        words the review's vector for the classifier is made of most, in either model."""
         per_word: dict[str, float] = {}
-        for token_id, weight in zip(ids, weights.mean(axis=0)):
+        for token_id, weight in zip(ids, weights["pooling"].mean(axis=0)):
             if token_id != UNK_ID:
                 word = self.vocab.tokens[token_id]
                 per_word[word] = per_word.get(word, 0.0) + float(weight)

@@ -21,7 +21,7 @@ from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import atomic_path, read_json, require_output, write_json
-from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact
+from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact, predicted_labels
 from pipeline.models import load_checkpoint
 from pipeline.params import MODEL_KINDS, load_params
 from pipeline.text import EncodedSplit, Vocabulary
@@ -103,8 +103,8 @@ def write_plots(folder: Path, test: EncodedSplit, probabilities: dict[str, np.nd
             pd.DataFrame({"fpr": fpr, "tpr": tpr}).to_csv(partial, index=False)
     for kind in MODEL_KINDS:
         with atomic_path(folder / f"confusion_{kind}.csv") as partial:
-            predicted = (probabilities[kind] >= 0.5).astype(int)
-            pd.DataFrame({"actual": test.labels, "predicted": predicted}).to_csv(partial, index=False)
+            pd.DataFrame({"actual": test.labels, "predicted": predicted_labels(probabilities[kind])}).to_csv(
+                partial, index=False)
     with atomic_path(folder / "accuracy_by_length.csv") as partial:
         accuracy_by_length(test.labels, test.lengths, max_len, probabilities).to_csv(partial, index=False)
 

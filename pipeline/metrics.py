@@ -14,13 +14,17 @@ CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
 
 
+def predicted_labels(probabilities: np.ndarray | float) -> np.ndarray | int:
+    """1 (positive) where the positive-class probability is at least 0.5, else 0: for one review or elementwise."""
+    return (np.asarray(probabilities) >= 0.5).astype(int)
+
+
 def is_right(probabilities: np.ndarray | float, labels: np.ndarray | int) -> np.ndarray | bool:
-    """Whether the positive-class probability, cut at 0.5, predicts the label: for one review or elementwise."""
-    return (probabilities >= 0.5) == labels
+    return predicted_labels(probabilities) == labels
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int]:
-    predicted = (probabilities >= 0.5).astype(int)
+    predicted = predicted_labels(probabilities)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(labels)) == 2
     low, high = accuracy_interval(int(tn + tp), len(labels))

@@ -115,12 +115,12 @@ class SelfAttentionClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_attention(ids, lengths)[0]
 
-    def forward_with_attention(self, ids, lengths=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (batch,) and one attention weight per hop and token (batch, hops, steps)."""
+    def forward_with_attention(self, ids, lengths=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits (batch,) and the pooling's weights, one per hop and token (batch, hops, steps)."""
         lengths = lengths_of(ids) if lengths is None else lengths
         states = self.rnn(self.dropout(self.embedding(ids)), lengths)
         pooled, weights = self.pooling(states, padding_mask(ids))
-        return self.classifier(self.dropout(pooled)).squeeze(-1), weights
+        return self.classifier(self.dropout(pooled)).squeeze(-1), {"pooling": weights}
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -175,15 +175,17 @@ class MultiHeadAttentionClassifier(nn.Module):
         return self.forward_with_attention(ids, lengths, need_weights=False)[0]
 
     def forward_with_attention(self, ids, lengths=None, need_weights=True):
-        """Logits (batch,) and per-head attention weights (batch, heads, query, key), or None.
+        """Logits (batch,) and the weights of both attention layers: the heads' (batch, heads, query, key), left
+        out without `need_weights`, and the pooling's (batch, hops, steps).
 
         `lengths` is not needed: padding trails the review, so the LSTM never carries it into a real token's state,
         and the padding mask (from `ids`) keeps it out of the attention and the pooling."""
         pad = padding_mask(ids)
         states, _ = self.rnn(self.dropout(self.embedding(ids)))
-        attended, weights = self.attention(states, pad, need_weights)
-        pooled, _ = self.pooling(states + attended, pad)
-        return self.classifier(self.dropout(pooled)).squeeze(-1), weights
+        attended, head_weights = self.attention(states, pad, need_weights)
+        pooled, pooling_weights = self.pooling(states + attended, pad)
+        weights = {"attention": head_weights} if need_weights else {}
+        return self.classifier(self.dropout(pooled)).squeeze(-1), weights | {"pooling": pooling_weights}
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -145,11 +145,12 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
         "the vocabulary), shaded by attention: the darkest token in a row has that row's largest weight, and a row "
         "whose largest weight is under four times the even share (1 / tokens) is drawn paler, so near-uniform "
         "attention looks pale. "
-        "Each model's first row is the mean of its rows: self-attention's hops (each a weighting of the review's "
-        "tokens whose weighted sum is one slice of what reaches the classifier), multi-head attention's heads. "
-        "For multi-head attention a token's weight is the attention it receives averaged over all query positions: "
-        "how much the heads read from it (their output, added to the LSTM states, is then pooled in hops with "
-        "weights of its own). "
+        "Each attention layer of each model shows the mean of its rows first, then each row. Both models end in "
+        "self-attentive pooling, whose hops each weight the review's tokens for a weighted sum that is one slice of "
+        "what reaches the classifier: these rows compare directly between the models. The multi-head model's "
+        "heads come before its pooling; there a token's weight is the attention it receives averaged over all "
+        "query positions: how much the heads read from it (their output is added to the LSTM states, which the "
+        "pooling then weights). "
         "The reviews are drawn with `data.seed`, one of each kind that occurs.",
         "",
     ]

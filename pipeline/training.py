@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path
+from pipeline.metrics import predicted_labels
 from pipeline.params import TrainParams
 from pipeline.text import EncodedSplit
 
@@ -224,7 +225,7 @@ def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float]:
     probabilities = predict_proba(model, batches)
     labels = batches.labels.numpy()
     loss = log_loss(labels, probabilities, labels=[0, 1])
-    return float(loss), float(accuracy_score(labels, probabilities >= 0.5))
+    return float(loss), float(accuracy_score(labels, predicted_labels(probabilities)))
 
 
 @torch.inference_mode()

@@ -15,18 +15,22 @@ def model(kind: str):
 def test_token_weights_give_one_distribution_per_hop_or_head_over_the_reviews_tokens():
     ids = np.array([5, 6, 7, 8, 9, 10])
     self_weights = token_weights(model("self"), ids)
-    head_weights = token_weights(model("mha"), ids)
-    assert self_weights.shape == (3, 6) and head_weights.shape == (2, 6)
-    assert np.allclose(self_weights.sum(axis=1), 1, atol=1e-5)
-    assert np.allclose(head_weights.sum(axis=1), 1, atol=1e-5)  # a mean of per-query distributions
-    assert np.array_equal(token_weights(model("self"), ids), self_weights)  # eval mode: no dropout noise
+    mha_weights = token_weights(model("mha"), ids)
+    assert list(self_weights) == ["pooling"] and list(mha_weights) == ["attention", "pooling"]
+    assert self_weights["pooling"].shape == mha_weights["pooling"].shape == (3, 6)  # one row per hop
+    assert mha_weights["attention"].shape == (2, 6)  # one row per head
+    for rows in (self_weights["pooling"], *mha_weights.values()):  # heads: a mean of per-query distributions
+        assert np.allclose(rows.sum(axis=1), 1, atol=1e-5)
+    assert np.array_equal(token_weights(model("self"), ids)["pooling"], self_weights["pooling"])  # eval: no dropout
 
 
-def test_mha_token_weights_are_the_explicit_attention_averaged_over_queries():
+def test_mha_token_weights_are_the_explicit_attention_averaged_over_queries_and_the_pooling_hops():
     network = model("mha").eval()
     ids = np.array([3, 4, 5, 6])
     _, weights = network.forward_with_attention(torch.from_numpy(ids[None]))
-    assert np.allclose(token_weights(network, ids), weights[0].mean(dim=1).detach().numpy())
+    rows = token_weights(network, ids)
+    assert np.allclose(rows["attention"], weights["attention"][0].mean(dim=1).detach().numpy())
+    assert np.allclose(rows["pooling"], weights["pooling"][0].detach().numpy())
 
 
 def test_examples_cover_each_kind_that_occurs_and_depend_only_on_the_seed():
@@ -57,5 +61,6 @@ def test_an_example_records_tokens_probabilities_and_each_models_weights():
     ids = np.array([5, 6, 7])
     example = attention_example("case", 4, 1, ["a", "b", "c"], ids, {"self": model("self"), "mha": model("mha")},
                                 {"self": 0.9, "mha": 0.2})
-    assert len(example.weights["self"]) == 3 and len(example.weights["mha"]) == 2
-    assert sum(example.weights["mha"][1]) == pytest.approx(1, abs=1e-4)
+    assert len(example.weights["self"]["pooling"]) == len(example.weights["mha"]["pooling"]) == 3
+    assert len(example.weights["mha"]["attention"]) == 2
+    assert sum(example.weights["mha"]["attention"][1]) == pytest.approx(1, abs=1e-4)

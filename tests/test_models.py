@@ -47,7 +47,8 @@ def test_self_attention_weights_ignore_padding_and_sum_to_one_in_each_hop():
     torch.manual_seed(0)
     model = build_model(config("self", hops=3)).eval()
     ids, lengths = batch()
-    _, weights = model.forward_with_attention(ids, lengths)
+    _, layers = model.forward_with_attention(ids, lengths)
+    weights = layers["pooling"]
     assert weights.shape == (2, 3, 5)
     assert torch.allclose(weights.sum(-1), torch.ones(2, 3))
     assert torch.all(weights[1, :, 2:] == 0)
@@ -69,7 +70,8 @@ def test_multi_head_attention_has_one_weight_map_per_head_masked_at_padding():
     torch.manual_seed(0)
     model = build_model(config("mha", heads=4)).eval()
     ids, lengths = batch()
-    _, weights = model.forward_with_attention(ids, lengths)
+    _, layers = model.forward_with_attention(ids, lengths)
+    weights = layers["attention"]
     assert weights.shape == (2, 4, 5, 5)
     assert torch.allclose(weights.sum(-1), torch.ones(2, 4, 5))
     assert torch.all(weights[1, :, :, 2:] == 0)
@@ -132,9 +134,9 @@ def test_fused_attention_kernel_gives_the_explicit_softmax_result():
     torch.manual_seed(0)
     model = build_model(config("mha", heads=4)).eval()
     ids, lengths = batch()
-    fused, no_weights = model.forward_with_attention(ids, lengths, need_weights=False)
+    fused, without_heads = model.forward_with_attention(ids, lengths, need_weights=False)
     explicit, _ = model.forward_with_attention(ids, lengths, need_weights=True)
-    assert no_weights is None
+    assert list(without_heads) == ["pooling"]
     assert torch.allclose(fused, explicit, atol=1e-6)
 
 

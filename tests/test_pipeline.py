@@ -126,9 +126,11 @@ def test_attention_examples_carry_every_hops_and_heads_weights(repo):
     assert 1 <= len(examples) <= 4 and len({e["case"] for e in examples}) == len(examples)
     for example in examples:
         tokens = len(example["tokens"])
-        assert len(example["weights"]["self"]) == 2 and all(len(hop) == tokens for hop in example["weights"]["self"])
-        assert len(example["weights"]["mha"]) == 2 and all(len(head) == tokens for head in example["weights"]["mha"])
-        assert [sum(hop) for hop in example["weights"]["self"]] == pytest.approx([1, 1], abs=1e-3)
+        self_layers, mha_layers = example["weights"]["self"], example["weights"]["mha"]
+        assert list(self_layers) == ["pooling"] and list(mha_layers) == ["attention", "pooling"]
+        for rows in (self_layers["pooling"], mha_layers["attention"], mha_layers["pooling"]):
+            assert len(rows) == 2 and all(len(row) == tokens for row in rows)
+            assert [sum(row) for row in rows] == pytest.approx([1, 1], abs=1e-3)
 
 
 def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo):
