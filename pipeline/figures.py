@@ -23,7 +23,7 @@ LINE_HEIGHT_IN = 1.45 * TOKEN_FONT_SIZE / 72
 ATTENTION_WIDTH_IN = 10.0
 ATTENTION_COLOURS = colormaps["YlOrRd"]
 EVEN_SHARES_FOR_DARKEST = 4  # a row's largest weight is darkest only if it is >= 4x the even share 1/tokens
-ATTENTION_LAYERS = {"attention": ("multi-head attention", "head"), "pooling": ("self-attentive pooling", "hop")}
+ATTENTION_LAYERS = {"pooling": ("self-attentive pooling", "hop"), "attention": ("multi-head attention", "head")}
 
 
 def plot_learning_curves(histories: dict[str, pd.DataFrame], names: dict[str, str], path: Path) -> None:
@@ -77,19 +77,22 @@ def plot_accuracy_by_length(table: pd.DataFrame, names: dict[str, str], path: Pa
 
 
 def plot_review_attention(example: dict, names: dict[str, str], path: Path) -> None:
-    """One review of evaluate's attention.json: for each model and each of its attention layers (the multi-head
-    model's heads, then both models' pooling hops) the mean of the layer's rows, then each row."""
+    """One review of evaluate's attention.json: for each attention layer of each model the mean of the layer's rows,
+    then each row. Both models' pooling hops come first, one after the other, as they compare directly; then the
+    multi-head model's heads."""
     panels = []
-    for kind in ("self", "mha"):
-        probability = example["probabilities"][kind]
-        outcome = f"p(positive) {probability:.2f}, {'right' if is_right(probability, example['label']) else 'wrong'}"
-        for layer, layer_rows in example["weights"][kind].items():
-            what, row_name = ATTENTION_LAYERS[layer]
-            rows = np.asarray(layer_rows)
-            if len(rows) == 1:
-                panels.append((f"{names[kind]}: {outcome}; {what}", rows[0]))
+    for layer, (what, row_name) in ATTENTION_LAYERS.items():
+        for kind in ("self", "mha"):
+            if layer not in example["weights"][kind]:
                 continue
-            panels.append((f"{names[kind]}: {outcome}; {what}, mean of the {len(rows)} {row_name}s", rows.mean(axis=0)))
+            probability = example["probabilities"][kind]
+            right = "right" if is_right(probability, example["label"]) else "wrong"
+            header = f"{names[kind]}: p(positive) {probability:.2f}, {right}; {what}"
+            rows = np.asarray(example["weights"][kind][layer])
+            if len(rows) == 1:
+                panels.append((header, rows[0]))
+                continue
+            panels.append((f"{header}, mean of the {len(rows)} {row_name}s", rows.mean(axis=0)))
             panels += [(f"{row_name} {number}", row) for number, row in enumerate(rows, start=1)]
     label = "positive" if example["label"] else "negative"
     title = f"{example['case'].capitalize()}: test row {example['index']}, {len(example['tokens'])} tokens, {label}"

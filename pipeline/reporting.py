@@ -147,10 +147,10 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
         "attention looks pale. "
         "Each attention layer of each model shows the mean of its rows first, then each row. Both models end in "
         "self-attentive pooling, whose hops each weight the review's tokens for a weighted sum that is one slice of "
-        "what reaches the classifier: these rows compare directly between the models. The multi-head model's "
-        "heads come before its pooling; there a token's weight is the attention it receives averaged over all "
-        "query positions: how much the heads read from it (their output is added to the LSTM states, which the "
-        "pooling then weights). "
+        "what reaches the classifier: these rows come first, one model after the other, as they compare directly. "
+        "Then the multi-head model's heads, which come before its pooling: there a token's weight is the attention "
+        "it receives averaged over all query positions, how much the heads read from it (their output is added to "
+        "the LSTM states, which the pooling then weights). "
         "The reviews are drawn with `data.seed`, one of each kind that occurs.",
         "",
     ]

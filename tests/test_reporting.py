@@ -4,7 +4,8 @@ attention pictures."""
 import numpy as np
 import pandas as pd
 
-from pipeline.figures import plot_token_attention
+from pipeline import figures
+from pipeline.figures import plot_review_attention, plot_token_attention
 from pipeline.metrics import accuracy_interval
 from pipeline.reporting import model_names, render_report, verdict
 from tests.conftest import typed_small_params
@@ -77,4 +78,25 @@ def test_attention_picture_draws_dollar_signs_as_text_not_math(tmp_path):
     tokens = ["it", "cost", "$", "{", "$", "and", "was", "worth", "it"]  # as mathtext "$ { $" fails to parse
     weights = np.full(len(tokens), 1 / len(tokens))
     plot_token_attention("a review", tokens, [("hop 1", weights), ("hop 2", weights)], tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_review_picture_shows_both_models_pooling_one_after_the_other_then_the_heads(tmp_path, monkeypatch):
+    drawn = []
+
+    def record(title, tokens, panels, path):
+        drawn.extend(panel_title for panel_title, _ in panels)
+        plot_token_attention(title, tokens, panels, path)
+
+    monkeypatch.setattr(figures, "plot_token_attention", record)
+    example = {"case": "a short review", "index": 3, "label": 1, "tokens": ["good", "film"],
+               "probabilities": {"self": 0.9, "mha": 0.4},
+               "weights": {"self": {"pooling": [[0.5, 0.5], [0.9, 0.1]]},
+                           "mha": {"attention": [[0.2, 0.8], [0.5, 0.5]], "pooling": [[1.0, 0.0]]}}}
+    plot_review_attention(example, {"self": "Self", "mha": "MHA"}, tmp_path / "a.png")
+    assert drawn == [
+        "Self: p(positive) 0.90, right; self-attentive pooling, mean of the 2 hops", "hop 1", "hop 2",
+        "MHA: p(positive) 0.40, wrong; self-attentive pooling",
+        "MHA: p(positive) 0.40, wrong; multi-head attention, mean of the 2 heads", "head 1", "head 2",
+    ]
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
