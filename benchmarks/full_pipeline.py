@@ -11,9 +11,7 @@ nothing changed takes. Asserts nothing.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import re
@@ -22,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,21 +28,11 @@ import typer
 import yaml
 
 from benchmarks.imdb import ARCHIVE, device_option, machine
+from benchmarks.mirror import serve
 from pipeline.params import DEVICES
 
 PROJECT = Path(__file__).resolve().parents[1]
 STAGE_STARTED = re.compile(rb"Running stage '([\w-]+)'")
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-def serve(directory: Path) -> http.server.ThreadingHTTPServer:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=directory))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def make_project(workdir: Path, url: str, md5: str, device: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import importlib
 import io
 import os
@@ -12,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 from pathlib import Path
 
 import mlflow
@@ -20,6 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
+from benchmarks.mirror import serve
 from pipeline.params import Params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,20 +115,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def http_dir(tmp_path):
     """A folder served over HTTP on 127.0.0.1; yields (folder, base URL)."""
     served = tmp_path / "served"
     served.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server = serve(served)
+    yield served, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
 
