@@ -14,8 +14,9 @@ CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
 
 
-def predicted_labels(probabilities: np.ndarray | float) -> np.ndarray | int:
-    """1 (positive) where the positive-class probability is at least 0.5, else 0: for one review or elementwise."""
+def predicted_labels(probabilities: np.ndarray | float) -> np.ndarray:
+    """1 (positive) where the positive-class probability is at least 0.5, else 0, elementwise (a 0-d array for one
+    review)."""
     return (np.asarray(probabilities) >= 0.5).astype(int)
 
 
