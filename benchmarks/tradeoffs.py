@@ -18,7 +18,7 @@ import typer
 from sklearn.metrics import accuracy_score
 
 from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
-from pipeline.metrics import predicted_labels
+from pipeline.decision import predicted_labels
 from pipeline.models import ModelConfig, build_model, count_parameters
 from pipeline.params import MODEL_KINDS, load_params
 from pipeline.training import Batches, EpochResult, fit, predict_proba, seed_everything

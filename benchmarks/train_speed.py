@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.imdb import ARCHIVE, device_option, encoded_splits, machine, read_reviews
-from pipeline.metrics import predicted_labels
+from pipeline.decision import predicted_labels
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import DEVICES, load_params
 from pipeline.training import Batches, fit, predict_proba, seed_everything

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.decision import is_right
+
 
 @dataclass(frozen=True)
 class AttentionExample:
@@ -33,8 +35,7 @@ def pick_examples(
         return []
     short = drawable & (lengths <= np.quantile(lengths[drawable], 0.25))
     long = drawable & (lengths >= np.quantile(lengths[drawable], 0.75))
-    # not metrics.is_right: the served model imports this module, and metrics would bring in scikit-learn and SciPy
-    all_right = np.logical_and.reduce([(p >= 0.5) == labels for p in probabilities.values()])
+    all_right = np.logical_and.reduce([is_right(p, labels) for p in probabilities.values()])
     cases = {
         "a short review both models got right": short & all_right,
         "a short review at least one model got wrong": short & ~all_right,

@@ -10,6 +10,7 @@ import pydantic
 from torch import nn
 
 from pipeline.attention import classify_with_attention
+from pipeline.decision import predicted_labels
 from pipeline.models import load_checkpoint
 from pipeline.text import UNK_ID, Vocabulary, encode_review, tokenize
 
@@ -44,7 +45,7 @@ class ReviewClassifier:
         tokens = tokenize(text, self.vocab.lowercase)
         ids = np.asarray(encode_review(tokens, self.vocab, self.max_len, self.keep))
         probability, weights = classify_with_attention(self.network, ids)
-        label = "positive" if probability >= 0.5 else "negative"
+        label = "positive" if predicted_labels(probability) else "negative"
         return Prediction(label=label, probability=probability, attended=self.most_attended(ids, weights, top))
 
     def most_attended(self, ids: np.ndarray, weights: dict[str, np.ndarray], top: int) -> list[str]:

@@ -19,9 +19,10 @@ from sklearn.metrics import roc_curve
 
 from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
+from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import atomic_path, read_json, require_output, write_json
-from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact, predicted_labels
+from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact
 from pipeline.models import load_checkpoint
 from pipeline.params import MODEL_KINDS, load_params
 from pipeline.text import EncodedSplit, Vocabulary

@@ -11,7 +11,7 @@ from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from pipeline.metrics import is_right
+from pipeline.decision import is_right
 
 COLOURS = {"self": "tab:blue", "mha": "tab:orange", "baseline": "tab:gray"}
 DPI = 110

@@ -10,18 +10,10 @@ import pandas as pd
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
+from pipeline.decision import is_right, predicted_labels
+
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
-
-
-def predicted_labels(probabilities: np.ndarray | float) -> np.ndarray:
-    """1 (positive) where the positive-class probability is at least 0.5, else 0, elementwise (a 0-d array for one
-    review)."""
-    return (np.asarray(probabilities) >= 0.5).astype(int)
-
-
-def is_right(probabilities: np.ndarray | float, labels: np.ndarray | int) -> np.ndarray | bool:
-    return predicted_labels(probabilities) == labels
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int]:

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from pipeline.metrics import CONFIDENCE, SIGNIFICANCE, is_right
+from pipeline.decision import is_right
+from pipeline.metrics import CONFIDENCE, SIGNIFICANCE
 from pipeline.params import MODEL_KINDS, Params
 
 PARTS = {

@@ -18,9 +18,9 @@ from sklearn.metrics import accuracy_score, log_loss
 from torch import nn
 from tqdm import tqdm
 
+from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path
-from pipeline.metrics import predicted_labels
 from pipeline.params import TrainParams
 from pipeline.text import EncodedSplit
 
