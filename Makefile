@@ -9,6 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 .PHONY: setup demo test repro
 
 setup: $(VENV)/.installed
+	@echo "The environment is ready. Enter it with: source $(VENV)/bin/activate"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -37,7 +37,10 @@ def main(
     baseline = tfidf_logistic_regression(settings.tokenize.lowercase, settings.train.seed)
 
     tags = tracking.run_tags("baseline", "baseline")
-    with mlflow.start_run(run_name=tracking.run_name("baseline"), tags=tags) as run:
+    description = tracking.run_description(settings, "baseline", len(train))
+    with mlflow.start_run(run_name=tracking.run_name("baseline"), tags=tags, description=description) as run:
+        tracking.log_text_split(settings.data, "train", "training", train)
+        tracking.log_text_split(settings.data, "test", "testing", test)
         started = time.perf_counter()
         baseline.fit(train["text"], train["label"])
         seconds = time.perf_counter() - started

@@ -76,6 +76,8 @@ def main(
 
     for name in probabilities:
         with mlflow.start_run(run_id=read_json(models / name / "mlflow_run.json")["run_id"]):
+            if name in MODEL_KINDS:  # the baseline stage records the test reviews it scored itself
+                tracking.log_token_split(settings.data, "test", "testing", test.ids, test.lengths, test.labels)
             mlflow.log_metrics({f"test_{key}": results[name][key] for key in LOGGED_SCORES}
                                | {key: value for key, value in timings[name].items() if key == "throughput"})
 

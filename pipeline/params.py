@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import re
+import types
 import typing
 from dataclasses import dataclass
 from enum import Enum
@@ -35,8 +37,10 @@ class DataParams:
     url: str
     md5: str
     path: str
-    text_column: str
-    label_column: str
+    header: bool  # false: the table's first line is data, and the columns below are positions (0, 1, ...)
+    text_column: str | int
+    label_column: str | int
+    encoding: str
     test_fraction: float
     limit: int
     val_fraction: float
@@ -48,11 +52,50 @@ class DataParams:
             found.append(f"data.md5={self.md5!r} is not an MD5 checksum (32 hex digits)")
         if self.source == "imdb" and not self.url.strip():
             found.append("data.url is empty: give an http(s):// or file:// URL or a path to the IMDB archive")
+        found += self._column_problems()
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            found.append(f"data.encoding={self.encoding!r} is not a text encoding Python knows; "
+                         f"use e.g. utf-8, cp1252 or latin-1")
         found += _fraction("data.test_fraction", self.test_fraction)
         found += _fraction("data.val_fraction", self.val_fraction)
         if self.limit < 0:
             found.append(f"data.limit={self.limit} must be 0 (all reviews) or a positive count")
         return found
+
+    def _column_problems(self) -> list[str]:
+        columns = {"data.text_column": self.text_column, "data.label_column": self.label_column}
+        if self.header:
+            return [f"{key} is empty: name a column of your table's header" for key, value in columns.items()
+                    if not str(value).strip()]
+        found = [f"{key}={value!r} must be a column position (0 for the first column, 1 for the second, ...) "
+                 f"when data.header is false" for key, value in columns.items() if column_position(value) is None]
+        if not found and column_position(self.text_column) == column_position(self.label_column):
+            found.append(f"data.text_column and data.label_column are both column {self.text_column}: "
+                         f"they must be different columns")
+        return found
+
+    def column(self, value: str | int) -> str | int:
+        """How the table read with these params labels `value`'s column: its header name, or its position."""
+        return str(value) if self.header else column_position(value)
+
+    @property
+    def text_key(self) -> str | int:
+        return self.column(self.text_column)
+
+    @property
+    def label_key(self) -> str | int:
+        return self.column(self.label_column)
+
+
+def column_position(value: str | int) -> int | None:
+    """A 0-based column position given as a number or a string of digits; None otherwise."""
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 @dataclass(frozen=True)
@@ -158,6 +201,15 @@ class Params:
         return _dotted("data", self.data) | seeds_and_case
 
 
+def model_names(params: Params) -> dict[str, str]:
+    """How the report, its pictures and the MLflow runs name each model."""
+    return {
+        "self": f"Self-attention (Bi{params.model.rnn.upper()} + {params.model.hops}-hop attentive pooling)",
+        "mha": f"Multi-head attention (LSTM + {params.model.heads} heads, {params.model.hops}-hop attentive pooling)",
+        "baseline": "TF-IDF 1-2 grams + logistic regression",
+    }
+
+
 def _dotted(section: str, values: object) -> dict[str, object]:
     return {f"{section}.{key}": value for key, value in dataclasses.asdict(values).items()}
 
@@ -204,7 +256,7 @@ def _parse_section(name: str, section_type: type, raw: object, problems: list[st
             continue
         value = raw[field_name]
         if not _has_type(value, field_type):
-            problems.append(f"{key}={value!r} must be {field_type.__name__}")
+            problems.append(f"{key}={value!r} must be {_type_name(field_type)}")
             continue
         values[field_name] = float(value) if field_type is float else value
     problems += [f"unknown parameter {name}.{key}" for key in raw if key not in hints]
@@ -212,11 +264,19 @@ def _parse_section(name: str, section_type: type, raw: object, problems: list[st
 
 
 def _has_type(value: object, expected: type) -> bool:
+    if isinstance(expected, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(expected))
     if expected is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, expected)
+
+
+def _type_name(expected: type) -> str:
+    if isinstance(expected, types.UnionType):
+        return " or ".join(option.__name__ for option in typing.get_args(expected))
+    return expected.__name__
 
 
 def _choice(key: str, value: str, choices: tuple[str, ...]) -> list[str]:

@@ -1,23 +1,29 @@
 """Classify new reviews with a trained model: label, probability of positive and the most attended words.
 
     python -m pipeline.predict "A wonderful, moving film." --model self
-    python -m pipeline.predict --file reviews.csv          # a .csv/.tsv/.parquet column, or a .txt file, one per line
+    python -m pipeline.predict --file reviews.csv          # a table's text column, or a .txt file, one per line
     python -m pipeline.predict "Dull." --model-uri models:/attention-classifier-mha/latest
+
+A table with a label column is also scored: accuracy with its 95% interval, F1, ROC AUC and the confusion counts.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import typer
 
 from pipeline import tracking
 from pipeline.classifier import DEFAULT_TOP_WORDS, ReviewClassifier
-from pipeline.datasets import read_table_file
+from pipeline.datasets import parse_labels, read_table_file, require_columns
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import require_output
-from pipeline.params import ModelKind, load_params
+from pipeline.metrics import classification_metrics
+from pipeline.params import DataParams, ModelKind, load_params
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -26,19 +32,26 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @reports_errors
 def main(
     texts: list[str] = typer.Argument(None, help="Reviews to classify."),
-    file: Path = typer.Option(None, help="A .csv/.tsv/.parquet file (column data.text_column) or a text file, "
-                                         "one review per line."),
+    file: Path = typer.Option(None, help="A table read as data.source=csv reads one (column data.text_column; "
+                                         "data.header, data.encoding), or a .txt file, one review per line."),
+    label_column: str = typer.Option(None, help="Score the predictions against this column of --file (a name, or "
+                                                "a position when data.header is false) [default: "
+                                                "data.label_column, when the table has it]."),
     model: ModelKind = typer.Option(ModelKind.self, help="Which trained model in --models: self or mha."),
     model_uri: str = typer.Option(None, help="Use this MLflow model instead of --models, e.g. "
                                              "models:/attention-classifier-self/latest or runs:/<run id>/model."),
     top: int = typer.Option(DEFAULT_TOP_WORDS, min=0, help="How many of the most attended words to show."),
-    params: Path = typer.Option(Path("params.yaml"), help="Parameters file (tokenize.eval_max_len and keep)."),
+    params: Path = typer.Option(Path("params.yaml"), help="Parameters file (tokenize.eval_max_len and keep, data)."),
     models: Path = typer.Option(Path("models"), help="Folder holding self/ and mha/ from the train stages."),
     data: Path = typer.Option(Path("data/processed"), help="Output of tokenize (vocab.json)."),
 ) -> None:
-    """Print each review's label, probability of positive and its most attended words, one line each."""
+    """Print each review's label, probability of positive and its most attended words, one line each; for a
+    labelled --file, then its scores (on stderr, so that stdout stays one line per review)."""
     settings = load_params(params)
-    reviews = list(texts or []) + (read_reviews(file, settings.data.text_column) if file else [])
+    reviews, labels = list(texts or []), None
+    if file:
+        from_file, labels = read_reviews(file, settings.data, label_column)
+        reviews += from_file
     if not reviews:
         raise PipelineError("no reviews given: pass them as arguments or with --file")
     if model_uri:
@@ -54,21 +67,49 @@ def main(
     for text, prediction in zip(reviews, predictions):
         attended = f"\tattended: {', '.join(prediction.attended)}" if prediction.attended else ""
         typer.echo(f"{prediction.label}\t{prediction.probability:.4f}{attended}\t{text[:60]!r}")
+    if labels is not None:
+        scored = np.array([prediction.probability for prediction in predictions[len(reviews) - len(labels):]])
+        for line in score_lines(labels.to_numpy(), scored, f"{file} column {labels.name!r}"):
+            typer.echo(line, err=True)
 
 
-def read_reviews(path: Path, text_column: str) -> list[str]:
+def read_reviews(path: Path, data: DataParams, label_column: str | None) -> tuple[list[str], pd.Series | None]:
+    """The reviews of --file and, when it is a table with a label column, their labels (0/1, named by the column).
+
+    A .txt file is one review per line unless a label column is asked for; anything else is a table."""
     if not path.is_file():
         raise PipelineError(f"--file {path} not found")
-    if path.suffix in (".csv", ".tsv", ".parquet"):
-        table = read_table_file(path)
-        column = text_column if text_column in table.columns else "text"
-        if column not in table.columns:
-            raise PipelineError(f"{path} has no column {text_column!r} (columns: {', '.join(map(str, table.columns))})")
-        return table[column].fillna("").astype(str).tolist()
-    try:
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        raise PipelineError(f"{path} is not UTF-8 text: re-save it with UTF-8 encoding") from None
+    if path.suffix == ".txt" and label_column is None:
+        try:
+            return [line for line in path.read_text(encoding=data.encoding).splitlines() if line.strip()], None
+        except UnicodeDecodeError:
+            raise PipelineError(f"{path} is not {data.encoding} text: set data.encoding or re-save it as UTF-8") from None
+    table = read_table_file(path, data.header, data.encoding)
+    text_key = data.text_key
+    if data.header and text_key not in table.columns and "text" in table.columns:
+        text_key = "text"  # new reviews need not share the training table's column name
+    wanted = {"data.text_column": text_key}
+    if label_column is not None:
+        wanted["--label-column"] = data.column(label_column)
+    require_columns(table, path, data, wanted)
+    texts = table[text_key].fillna("").astype(str).tolist()
+    label_key = wanted.get("--label-column", data.label_key)
+    if label_key not in table.columns:
+        return texts, None
+    return texts, parse_labels(table[label_key], path, label_key).rename(label_key)
+
+
+def score_lines(labels: np.ndarray, probabilities: np.ndarray, source: str) -> list[str]:
+    """How the predictions did against `labels`: the numbers the evaluate stage reports, in two lines."""
+    scores = classification_metrics(labels, probabilities)
+    auc = "n/a (one class)" if math.isnan(scores["roc_auc"]) else f"{scores['roc_auc']:.4f}"
+    return [
+        f"scored {len(labels):,} labelled reviews ({source}): accuracy {scores['accuracy']:.2%} "
+        f"[{scores['accuracy_ci_low'] * 100:.2f}, {scores['accuracy_ci_high'] * 100:.2f}] (95% Wilson interval), "
+        f"F1 {scores['f1']:.4f}, ROC AUC {auc}",
+        f"confusion: {scores['true_negatives']:,} true negatives, {scores['false_positives']:,} false positives, "
+        f"{scores['false_negatives']:,} false negatives, {scores['true_positives']:,} true positives",
+    ]
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from pipeline.figures import (
     plot_roc_curves,
 )
 from pipeline.files import atomic_path, read_json, require_output
-from pipeline.params import MODEL_KINDS, load_params
-from pipeline.reporting import model_names, render_report
+from pipeline.params import MODEL_KINDS, load_params, model_names
+from pipeline.reporting import render_report
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 

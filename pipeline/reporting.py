@@ -11,20 +11,13 @@ import pandas as pd
 
 from pipeline.decision import is_right
 from pipeline.metrics import CONFIDENCE, SIGNIFICANCE
-from pipeline.params import MODEL_KINDS, Params
+from pipeline.params import MODEL_KINDS, Params, model_names
+from pipeline.tracking import ui_link
 
 PARTS = {
     "embedding": "embedding", "rnn": "RNN", "attention": "multi-head attention", "pooling": "self-attentive pooling",
     "classifier": "dense classifier",
 }
-
-
-def model_names(params: Params) -> dict[str, str]:
-    return {
-        "self": f"Self-attention (Bi{params.model.rnn.upper()} + {params.model.hops}-hop attentive pooling)",
-        "mha": f"Multi-head attention (LSTM + {params.model.heads} heads, {params.model.hops}-hop attentive pooling)",
-        "baseline": "TF-IDF 1-2 grams + logistic regression",
-    }
 
 
 def percent(value: float) -> str:
@@ -187,10 +180,11 @@ def render_report(
     keep = tok.keep.replace("_", " and ")
     source = {"imdb": f"IMDB reviews from {data.url}", "csv": f"your table `{data.path}`",
               "synthetic": "the built-in synthetic corpus"}[data.source]
-    links = [f"- {names[name]}: run `{run['run_id']}` (`/#/experiments/{run['experiment_id']}/runs/{run['run_id']}`)"
+    links = [f"- {names[name]}: [run `{run['run_id']}`]({ui_link(tracking_uri, run['experiment_id'], run['run_id'])})"
              + (f"; model `models:/{run['registered_model']}/{run['registered_version']}`"
                 if "registered_model" in run else "")
              for name, run in runs.items()]
+    experiment_link = ui_link(tracking_uri, runs["self"]["experiment_id"])
     lines = [
         "# Self-attention vs multi-head attention",
         "",
@@ -249,13 +243,13 @@ def render_report(
         "",
         "## MLflow",
         "",
-        f"Experiment `{params.mlflow.experiment}` in `{tracking_uri}`. Runs (this report and its pictures are "
-        f"attached to both models' runs under `report/`):",
+        f"Experiment [`{params.mlflow.experiment}`]({experiment_link}) in `{tracking_uri}`. Runs (this report and "
+        f"its pictures are attached to both models' runs under `report/`):",
         "",
         *links,
         "",
-        "Open them with `mlflow ui --backend-store-uri sqlite:///mlflow.db` in the project folder, then "
-        "http://127.0.0.1:5000 followed by the path in brackets.",
-        "",
+        *([] if tracking_uri.startswith(("http://", "https://")) else [
+            "The links open `mlflow ui` at its default address: start it in the project folder with "
+            "`mlflow ui --backend-store-uri sqlite:///mlflow.db`.", ""]),
     ]
     return "\n".join(lines)

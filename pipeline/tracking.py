@@ -6,24 +6,36 @@ runs made there still go to the checkout's own store, so `mlflow ui` in the chec
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import urllib.error
 import urllib.request
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.http_dataset_source import HTTPDatasetSource
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PyFuncModel
 
 from pipeline.errors import PipelineError
-from pipeline.params import TokenizeParams
+from pipeline.params import DataParams, Params, TokenizeParams, model_names
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SERVER_TIMEOUT_SECONDS = 10
 SERVED_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "pydantic", "pyyaml")  # what pipeline/servable.py imports
+# The experiment's kind: MLflow 3's UI shows a custom_model_development experiment's runs, not its GenAI pages.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+UI_VIEW = "workflowType=machine_learning"  # in a UI link: open the model-training view, whatever the browser chose last
 SERVABLE_INPUT_EXAMPLE = ["A moving story, wonderfully acted.", "Dull, predictable and far too long."]
 
 
@@ -65,9 +77,21 @@ def use_experiment(name: str) -> str:
                 mlflow.create_experiment(name, artifact_location=artifacts)
             except MlflowException:  # created meanwhile by a parallel run
                 pass
-        return mlflow.set_experiment(name).experiment_id
+        experiment = mlflow.set_experiment(name)
+        for key, value in EXPERIMENT_KIND.items():
+            if key not in experiment.tags:
+                mlflow.set_experiment_tag(key, value)
+        return experiment.experiment_id
     except MlflowException as error:
         raise PipelineError(f"MLflow tracking store {uri} failed: {str(error).splitlines()[0]}") from None
+
+
+def ui_link(store: str, experiment_id: str, run_id: str | None = None) -> str:
+    """An experiment's or a run's page in the MLflow UI, in the model-training view: on the tracking server, or on
+    `mlflow ui` at its default address for a local store."""
+    server = store.rstrip("/") if store.startswith(("http://", "https://")) else LOCAL_UI
+    page = f"/#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
+    return f"{server}{page}?{UI_VIEW}"
 
 
 def load_servable_model(uri: str) -> PyFuncModel:
@@ -113,6 +137,66 @@ def run_tags(kind: str, stage: str) -> dict[str, str]:
 def run_name(kind: str) -> str:
     experiment = os.environ.get("DVC_EXP_NAME")
     return f"{kind}-{experiment}" if experiment else kind
+
+
+def dataset_source(data: DataParams) -> DatasetSource:
+    """Where the reviews come from, as MLflow records it: IMDB's URL, the user's file, or the synthetic generator."""
+    if data.source == "synthetic":
+        return CodeDatasetSource({"generator": "pipeline/synthetic.py", "data.seed": str(data.seed)})
+    location = data.url if data.source == "imdb" else data.path
+    if location.startswith(("http://", "https://")):
+        return HTTPDatasetSource(location)
+    if "://" not in location:
+        location = Path(location).resolve().as_uri()
+    with warnings.catch_warnings():  # the local and the file:// artifact sources both claim a file:// URI
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
+        return resolve_dataset_source(location)
+
+
+def dataset_name(data: DataParams, split: str, form: str) -> str:
+    """e.g. imdb-train-tokens: where the reviews come from, which split, and in which form the run read them."""
+    origin = Path(data.path).stem if data.source == "csv" else data.source
+    return f"{origin}-{split}-{form}"
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """A fingerprint of every value (MLflow's own digest samples only the first 10,000)."""
+    hashed = hashlib.md5()
+    for array in arrays:
+        hashed.update(str(array.shape).encode())
+        hashed.update(np.ascontiguousarray(array).data)
+    return hashed.hexdigest()[:8]
+
+
+def log_token_split(data: DataParams, split: str, context: str, ids: np.ndarray, lengths: np.ndarray,
+                    labels: np.ndarray) -> None:
+    """Record a tokenized split the active run read (context: training, validation or testing)."""
+    dataset = mlflow.data.from_numpy({"ids": ids, "lengths": lengths}, source=dataset_source(data), targets=labels,
+                                     name=dataset_name(data, split, "tokens"), digest=digest(ids, lengths, labels))
+    mlflow.log_input(dataset, context=context)
+
+
+def log_text_split(data: DataParams, split: str, context: str, reviews: pd.DataFrame) -> None:
+    """Record the raw reviews and labels of a split the active run read."""
+    table = reviews[["text", "label"]].reset_index(drop=True)
+    fingerprint = digest(pd.util.hash_pandas_object(table, index=False).to_numpy())
+    with warnings.catch_warnings():  # the schema's note that integer labels cannot be missing: they never are
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
+        dataset = mlflow.data.from_pandas(table, source=dataset_source(data), targets="label",
+                                          name=dataset_name(data, split, "text"), digest=fingerprint)
+        mlflow.log_input(dataset, context=context)
+
+
+def run_description(params: Params, kind: str, train_reviews: int, val_reviews: int = 0) -> str:
+    """The one line the MLflow UI shows for a run: which model, on which reviews, with which key settings."""
+    data, model, train = params.data, params.model, params.train
+    origin = {"imdb": "IMDB", "csv": data.path, "synthetic": "the synthetic corpus"}[data.source]
+    reviews = f"{train_reviews:,} train" + (f" / {val_reviews:,} validation" if val_reviews else "") + " reviews"
+    if kind == "baseline":
+        return f"{model_names(params)[kind]} on {origin} ({reviews}); seed {train.seed}"
+    return (f"{model_names(params)[kind]} on {origin} ({reviews}); embed {model.embed_dim}, hidden {model.hidden_dim}, "
+            f"dropout {model.dropout}; Adam lr {train.lr}, batch {train.batch_size}, up to {train.epochs} epochs, "
+            f"seed {train.seed}")
 
 
 def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, registered_name: str) -> ModelInfo:

@@ -51,8 +51,12 @@ def main(
     parameter_count = count_parameters(network)
     typer.echo(f"{kind}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; {device}")
 
-    with mlflow.start_run(run_name=tracking.run_name(kind), tags=tracking.run_tags(kind, f"train_{kind}")) as run:
+    description = tracking.run_description(settings, kind, len(train), len(val))
+    with mlflow.start_run(run_name=tracking.run_name(kind), tags=tracking.run_tags(kind, f"train_{kind}"),
+                          description=description) as run:
         mlflow.log_params(settings.for_model(kind) | {"parameters": parameter_count})
+        for split, context, encoded in (("train", "training", train), ("val", "validation", val)):
+            tracking.log_token_split(settings.data, split, context, encoded.ids, encoded.lengths, encoded.labels)
 
         def report_epoch(result: EpochResult) -> None:
             mlflow.log_metrics({k: v for k, v in asdict(result).items() if k != "epoch"}, step=result.epoch)
@@ -91,6 +95,7 @@ def main(
         })
     typer.echo(f"{kind}: best epoch {result.best_epoch}, val accuracy {best.val_accuracy:.4f}, "
                f"{result.seconds:.1f}s -> {out}")
+    typer.echo(f"{kind}: MLflow run {tracking.ui_link(tracking.tracking_uri(), run.info.experiment_id, run.info.run_id)}")
 
 
 if __name__ == "__main__":

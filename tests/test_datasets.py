@@ -148,14 +148,61 @@ def test_an_empty_file_and_a_non_utf8_file_say_what_is_wrong(tmp_path):
         read_table(csv_params(empty))
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text,label\ncaf\u00e9 cr\u00e8me,1\nbad,0\n".encode("latin-1"))
-    with pytest.raises(PipelineError, match=r"latin.csv is not UTF-8 text \(byte 0xe9 at offset \d+\): re-save"):
+    with pytest.raises(PipelineError, match=r"latin.csv is not utf-8 text \(byte 0xe9 on line 2\): set data.encoding"):
         read_table(csv_params(latin))
+
+
+def test_a_spreadsheet_csv_in_cp1252_is_read_with_data_encoding(tmp_path):
+    path = tmp_path / "excel.csv"
+    rows = "text;label;split\n\u201cCaf\u00e9\u201d was superb;1;train\nna\u00efve and dull;0;test\n"
+    path.write_bytes(rows.encode("cp1252"))
+    reviews = read_table(csv_params(path, **{"data.encoding": "cp1252"}))
+    assert reviews["text"].tolist() == ["\u201cCaf\u00e9\u201d was superb", "na\u00efve and dull"]
+
+
+def test_a_headerless_tab_separated_txt_names_columns_by_position(tmp_path):
+    path = tmp_path / "sentences.txt"
+    lines = [f"a film, {'not ' * (i % 2)}good, as said{chr(9)}{1 - i % 2}" for i in range(20)]
+    path.write_text("\n".join(lines) + "\n")
+    params = csv_params(path, **{"data.header": False, "data.text_column": 0, "data.label_column": 1})
+    reviews = read_table(params)
+    assert len(reviews) == 20 and reviews["text"].iloc[0] == "a film, good, as said"
+    assert reviews.sort_index()["label"].tolist() == [1, 0] * 10
+    with pytest.raises(PipelineError, match=r"has no column 'text', 'label' .*data.header=false if the first line"):
+        read_table(csv_params(path))
+    with pytest.raises(PipelineError, match=r"2 column\(s\), positions 0-1, so there is no column 2: set data.label"):
+        read_table(csv_params(path, **{"data.header": False, "data.text_column": "0", "data.label_column": 2}))
+
+
+def test_a_semicolon_csv_and_a_quoted_csv_with_newlines_and_commas_in_texts(tmp_path):
+    semicolon = tmp_path / "semicolon.csv"
+    semicolon.write_text("text;label\nGood, really good;pos\nBad, really bad;neg\nFine, fine;pos\nMeh;neg\n")
+    assert read_table(csv_params(semicolon))["label"].sort_index().tolist() == [1, 0, 1, 0]
+    quoted = tmp_path / "quoted.csv"
+    texts = ["First line,\nsecond line, with \"quotes\"", "One, two, three", "Plain", "Tab\there, too"]
+    pd.DataFrame({"label": [1, 0, 1, 0], "text": texts}).to_csv(quoted, index=False)
+    assert read_table(csv_params(quoted))["text"].sort_index().tolist() == texts
+
+
+def test_a_table_that_does_not_parse_says_what_was_expected(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("text,label\n" + "".join(f"review {i},1\n" for i in range(5)) + "a, b, c,0\nfine,1\n")
+    with pytest.raises(PipelineError) as error:
+        read_table(csv_params(path))
+    message = str(error.value)
+    assert message.startswith(f"cannot read {path} as a comma-separated table with a header row: line 7 has 4 "
+                              f"comma-separated fields where the lines before it have 2; put texts")
+    assert "data.header" in message and "data.encoding" in message and "\n" not in message
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("a; b\nd, e, f\ng|h|i|j\nk\tl\tm\tn\tn\n")
+    with pytest.raises(PipelineError, match="cannot tell how the columns of .* are separated"):
+        read_table(csv_params(mixed))
 
 
 def test_empty_texts_are_named_by_row(tmp_path):
     path = tmp_path / "reviews.csv"
     pd.DataFrame({"text": ["fine", "", "  ", "good", None], "label": [1, 0, 1, 0, 1]}).to_csv(path, index=False)
-    with pytest.raises(PipelineError, match=r"3 review\(s\) with an empty 'text' \(data rows 2, 3, 5\); drop"):
+    with pytest.raises(PipelineError, match=r"3 review\(s\) with an empty text in column 'text' \(data rows 2, 3, 5\); drop"):
         read_table(csv_params(path))
 
 

@@ -3,7 +3,7 @@ import yaml
 
 from pipeline.errors import PipelineError
 from pipeline.params import load_params, parse_params
-from tests.conftest import ROOT, repo_params
+from tests.conftest import ROOT, repo_params, small_params, typed_small_params
 
 
 def problems_of(raw) -> str:
@@ -107,3 +107,19 @@ def test_the_registered_model_name_is_checked_and_names_one_model_per_kind():
     assert "mlflow.registered_model='my models/v1' must be a model registry name" in problems_of(raw)
     raw["mlflow"]["registered_model"] = "reviews.v2"
     assert parse_params(raw).mlflow.registered_name("mha") == "reviews.v2-mha"
+
+
+def test_a_headerless_table_needs_column_positions_and_a_known_encoding():
+    params = typed_small_params(**{"data.header": False, "data.text_column": 0, "data.label_column": "1"})
+    assert (params.data.text_key, params.data.label_key) == (0, 1)
+    assert typed_small_params(**{"data.text_column": "review"}).data.text_key == "review"
+    with pytest.raises(PipelineError) as error:
+        parse_params(small_params(**{"data.header": False, "data.encoding": "klingon"}))
+    message = str(error.value)
+    assert "data.text_column='text' must be a column position (0 for the first column" in message
+    assert "data.label_column='label' must be a column position" in message
+    assert "data.encoding='klingon' is not a text encoding Python knows; use e.g. utf-8, cp1252" in message
+    with pytest.raises(PipelineError, match="data.text_column and data.label_column are both column 1"):
+        parse_params(small_params(**{"data.header": False, "data.text_column": 1, "data.label_column": 1}))
+    with pytest.raises(PipelineError, match=r"data.text_column=1.5 must be str or int"):
+        parse_params(small_params(**{"data.text_column": 1.5}))

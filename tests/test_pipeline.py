@@ -12,6 +12,7 @@ import urllib.request
 import pandas as pd
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from pipeline.classifier import ReviewClassifier
 from tests.conftest import (
@@ -160,6 +161,34 @@ def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo
     assert len(reports) == 2 and all((r.parent / "figures" / "roc.png").is_file() for r in reports)
 
 
+def test_mlflow_shows_model_training_runs_with_their_datasets_and_a_description(repo):
+    """The experiment is a model-training one (the UI's runs table, not its GenAI pages), and each run says what it
+    read: train and validation for the models, the test set added by evaluate, train and test for the baseline."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("attention-comparison")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = {run.data.tags["model"]: run for run in client.search_runs([experiment.experiment_id])}
+    logged = {kind: {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset
+                     for i in run.inputs.dataset_inputs} for kind, run in runs.items()}
+    assert {context: d.name for context, d in logged["self"].items()} == {
+        "training": "synthetic-train-tokens", "validation": "synthetic-val-tokens", "testing": "synthetic-test-tokens"}
+    assert {context: d.name for context, d in logged["baseline"].items()} == {
+        "training": "synthetic-train-text", "testing": "synthetic-test-text"}
+    assert logged["mha"] == logged["self"]
+    for dataset in [*logged["self"].values(), *logged["baseline"].values()]:
+        assert dataset.source_type == "code" and json.loads(dataset.source)["tags"]["generator"] == "pipeline/synthetic.py"
+        assert re.fullmatch(r"[0-9a-f]{8}", dataset.digest)
+    assert json.loads(logged["self"]["training"].profile)["targets_shape"] == [270]
+    assert len({d.digest for d in logged["self"].values()}) == 3
+    assert " on the synthetic corpus (270 train / 30 validation reviews); embed 16, hidden 16, dropout 0.3; Adam " \
+           "lr 0.002, batch 32, up to 2 epochs, seed 42" in runs["mha"].data.tags["mlflow.note.content"]
+    assert runs["self"].data.tags["mlflow.note.content"].startswith("Self-attention (BiLSTM + 2-hop attentive pooling) ")
+    assert runs["baseline"].data.tags["mlflow.note.content"] == (
+        "TF-IDF 1-2 grams + logistic regression on the synthetic corpus (270 train reviews); seed 42")
+    report = (repo / "reports/report.md").read_text()
+    assert f"(http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}?workflowType=machine_learning)" in report
+
+
 def test_same_params_and_seed_give_identical_metrics_twice(repo):
     before = {path: (repo / path).read_bytes() for path in
               ["reports/metrics.json", "reports/test_predictions.csv", "reports/attention.json"]}
@@ -189,6 +218,36 @@ def test_predict_prints_label_probability_and_attended_words_for_text_and_files(
         assert "Downloading artifacts" not in from_mlflow.stderr, uri
     missing = invoke("predict", ["Good.", "--model-uri", "models:/nothing/1"], repo, monkeypatch)
     assert missing.exit_code == 1 and missing.stderr.startswith("error: cannot load MLflow model 'models:/nothing/1'")
+
+
+def test_predict_scores_a_labelled_table_with_the_evaluate_stages_numbers(repo, monkeypatch):
+    (repo / "labelled.csv").write_text("text;label\nThe acting is awful.;neg\nA charming film.;pos\nNot good.;neg\n")
+    result = invoke("predict", ["--file", "labelled.csv", "--model", "mha"], repo, monkeypatch)
+    assert result.exit_code == 0, result.output
+    predicted = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    right = sum(p == truth for p, truth in zip(predicted, ["negative", "positive", "negative"]))
+    scores, confusion = result.stderr.splitlines()
+    assert scores.startswith(f"scored 3 labelled reviews (labelled.csv column 'label'): accuracy {right / 3:.2%} [")
+    assert "(95% Wilson interval), F1 " in scores and "ROC AUC " in scores
+    assert re.fullmatch(r"confusion: \d true negatives, \d false positives, \d false negatives, \d true positives",
+                        confusion)
+
+    (repo / "headerless.txt").write_text("The acting is awful.\t0\nA charming film.\t1\nNot good.\t0\n")
+    headerless = repo_params_file(repo, "headerless.yaml", header=False, text_column=0, label_column=1)
+    by_position = invoke("predict", ["--file", "headerless.txt", "--model", "mha", "--params", headerless,
+                                     "--label-column", "1"], repo, monkeypatch)
+    assert by_position.exit_code == 0, by_position.output
+    assert by_position.stdout == result.stdout
+    assert by_position.stderr.splitlines()[0].replace("headerless.txt column 1", "labelled.csv column 'label'") == scores
+    bad = invoke("predict", ["--file", "labelled.csv", "--label-column", "text"], repo, monkeypatch)
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: labelled.csv column 'text' has labels [")
+    assert len(bad.stderr.splitlines()) == 1
+
+
+def repo_params_file(repo, name: str, **data) -> str:
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    write_params(repo / name, raw | {"data": raw["data"] | data})
+    return name
 
 
 def test_the_logged_model_classifies_raw_text_without_this_checkout(repo, tmp_path):

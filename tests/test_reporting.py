@@ -7,7 +7,8 @@ import pandas as pd
 from pipeline import figures
 from pipeline.figures import plot_review_attention, plot_token_attention
 from pipeline.metrics import accuracy_interval
-from pipeline.reporting import model_names, render_report, verdict
+from pipeline.params import model_names
+from pipeline.reporting import render_report, verdict
 from tests.conftest import typed_small_params
 
 TEST_REVIEWS = 1000
@@ -69,7 +70,13 @@ def test_the_report_renders_every_section_without_attention_examples():
         assert heading in report
     assert "| 64+ tokens (cut in training) | 1 | 0.00% | 100.00% | 100.00% |" in report
     assert "_No test reviews to show._" in report
-    assert "/#/experiments/7/runs/self-run" in report and "DVC experiment `exp-1`" in report
+    assert "[run `self-run`](http://127.0.0.1:5000/#/experiments/7/runs/self-run?workflowType=machine_learning)" in report
+    assert "[`attention-comparison`](http://127.0.0.1:5000/#/experiments/7?workflowType=machine_learning)" in report
+    assert "DVC experiment `exp-1`" in report
+    on_a_server = render_report(typed_small_params(), metrics(880, 850, 60, 30, 0.002), by_length, [], runs, "abc123",
+                                None, figures, "https://mlflow.example/")
+    assert "(https://mlflow.example/#/experiments/7/runs/mha-run?workflowType=machine_learning)" in on_a_server
+    assert "mlflow ui" not in on_a_server
     assert "model `models:/attention-classifier-self/3`" in report
     assert "| RNN | 6 | 6 | +0 |" in report
 
