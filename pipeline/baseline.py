@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import typer
 
@@ -38,7 +37,7 @@ def main(
 
     tags = tracking.run_tags("baseline", "baseline")
     description = tracking.run_description(settings, "baseline", len(train))
-    with mlflow.start_run(run_name=tracking.run_name("baseline"), tags=tags, description=description) as run:
+    with tracking.recorded_run(tracking.run_name("baseline"), tags, description) as run:
         tracking.log_text_split(settings.data, "train", "training", train)
         tracking.log_text_split(settings.data, "test", "testing", test)
         started = time.perf_counter()
@@ -46,11 +45,11 @@ def main(
         seconds = time.perf_counter() - started
         probabilities = baseline.predict_proba(test["text"])[:, 1]
         features = len(baseline.named_steps["counts"].ngrams_)
-        mlflow.log_params(settings.for_baseline() | {
+        tracking.log_params(settings.for_baseline() | {
             "tfidf.ngram_range": f"{NGRAMS[0]}-{NGRAMS[1]}", "tfidf.min_df": MIN_DOCUMENT_FREQUENCY,
             "logistic_regression.C": INVERSE_REGULARISATION,
         })
-        mlflow.log_metrics({"train_seconds": seconds, "features": features})
+        tracking.log_metrics({"train_seconds": seconds, "features": features})
         with atomic_path(out / "test_probabilities.npy") as partial:
             with partial.open("wb") as file:
                 np.save(file, probabilities)

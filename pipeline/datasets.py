@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from pipeline.errors import PipelineError
 from pipeline.fetch import fetch
-from pipeline.files import require_output
+from pipeline.files import read_output
 from pipeline.params import DataParams
 from pipeline.synthetic import synthetic_reviews
 
@@ -234,7 +234,7 @@ def limit_per_split(reviews: pd.DataFrame, limit: int, seed: int) -> pd.DataFram
 def read_training_splits(reviews_path: Path, params: DataParams) -> dict[str, pd.DataFrame]:
     """train, val and test from the download stage's table: the one definition the tokenize and baseline
     stages share, so the baseline fits on exactly the reviews the models learn from."""
-    reviews = pd.read_parquet(require_output(reviews_path, "download"))
+    reviews = read_output(reviews_path, "download", pd.read_parquet)
     return training_splits(reviews, params.val_fraction, params.seed)
 
 

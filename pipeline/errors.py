@@ -8,6 +8,8 @@ from typing import Callable, TypeVar
 
 import typer
 
+from pipeline import interrupts
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -16,17 +18,18 @@ class PipelineError(Exception):
 
 
 def reports_errors(command: F) -> F:
-    """Wrap a Typer command so a PipelineError or Ctrl-C ends it with a one-line message."""
+    """Wrap a Typer command so a PipelineError, Ctrl-C or SIGTERM ends it with a one-line message."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with interrupts.raising_keyboard_interrupt():
+                return command(*args, **kwargs)
         except PipelineError as error:
             print(f"error: {error}", file=sys.stderr)
             raise typer.Exit(code=1) from None
         except KeyboardInterrupt:
-            print("interrupted: no output was written", file=sys.stderr)
-            raise typer.Exit(code=130) from None
+            print(interrupts.summary(), file=sys.stderr)
+            raise typer.Exit(code=interrupts.exit_status()) from None
 
     return wrapper  # type: ignore[return-value]

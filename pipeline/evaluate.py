@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import typer
@@ -21,10 +20,10 @@ from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError, reports_errors
-from pipeline.files import atomic_path, read_json, require_output, write_json
+from pipeline.files import atomic_path, read_json, read_output, write_json
 from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact
 from pipeline.models import load_checkpoint
-from pipeline.params import MODEL_KINDS, load_params
+from pipeline.params import MODEL_KINDS, load_params, stage_of
 from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import Batches, resolve_device, timed_predictions
 
@@ -43,29 +42,30 @@ def main(
 ) -> None:
     """Accuracy (with its 95% interval), F1, ROC AUC, confusion, size, time and throughput of each model."""
     settings = load_params(params)
-    test_path, vocab_path = (require_output(data / name, "tokenize") for name in ("test.npz", "vocab.json"))
-    checkpoints = {kind: require_output(models / kind / "model.pt", f"train_{kind}") for kind in MODEL_KINDS}
-    baseline_path = require_output(models / "baseline" / "test_probabilities.npy", "baseline")
+    test = read_output(data / "test.npz", "tokenize", EncodedSplit.load)
+    vocab = read_output(data / "vocab.json", "tokenize", Vocabulary.load)
+    networks = {kind: read_output(models / kind / "model.pt", stage_of(kind), load_checkpoint) for kind in MODEL_KINDS}
+    baseline = read_output(models / "baseline" / "test_probabilities.npy", "baseline", np.load)
+    names = (*MODEL_KINDS, "baseline")
+    trained = {name: read_output(models / name / "train_metrics.json", stage_of(name), read_json) for name in names}
+    runs = {name: read_output(models / name / "mlflow_run.json", stage_of(name), read_json) for name in names}
     device = resolve_device(settings.train.device)
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
-    test = EncodedSplit.load(test_path)
-    vocab = Vocabulary.load(vocab_path)
     batches = Batches(test, device)
 
-    networks = {kind: load_checkpoint(checkpoint).to(device) for kind, checkpoint in checkpoints.items()}
+    networks = {kind: network.to(device) for kind, network in networks.items()}
     probabilities, results, timings = {}, {}, {}
     for kind, (scores, throughput) in timed_predictions(networks, batches).items():
         probabilities[kind] = scores
         results[kind] = classification_metrics(test.labels, scores)
         timings[kind] = {"throughput": round(throughput, 1)}
-    probabilities["baseline"] = np.load(baseline_path)
+    probabilities["baseline"] = baseline
     if len(probabilities["baseline"]) != len(test):
         raise PipelineError(f"{models}/baseline does not match the test split: run the baseline stage again")
     results["baseline"] = classification_metrics(test.labels, probabilities["baseline"])
     for name in results:
-        trained = read_json(models / name / "train_metrics.json")
-        timings[name] = timings.get(name, {}) | {"train_seconds": trained.pop("train_seconds")}
-        results[name] = results[name] | trained | {"test_samples": len(test)}
+        timings[name] = timings.get(name, {}) | {"train_seconds": trained[name].pop("train_seconds")}
+        results[name] = results[name] | trained[name] | {"test_samples": len(test)}
         typer.echo(f"{name}: accuracy {results[name]['accuracy']:.4f} "
                    f"[{results[name]['accuracy_ci_low']:.4f}, {results[name]['accuracy_ci_high']:.4f}]")
     paired = mcnemar_exact(test.labels, probabilities["self"], probabilities["mha"])
@@ -75,10 +75,10 @@ def main(
                f"only one model got right, p = {paired.p_value:.4g}")
 
     for name in probabilities:
-        with mlflow.start_run(run_id=read_json(models / name / "mlflow_run.json")["run_id"]):
+        with tracking.reopened_run(runs[name]["run_id"]):
             if name in MODEL_KINDS:  # the baseline stage records the test reviews it scored itself
                 tracking.log_token_split(settings.data, "test", "testing", test.ids, test.lengths, test.labels)
-            mlflow.log_metrics({f"test_{key}": results[name][key] for key in LOGGED_SCORES}
+            tracking.log_metrics({f"test_{key}": results[name][key] for key in LOGGED_SCORES}
                                | {key: value for key, value in timings[name].items() if key == "throughput"})
 
     write_plots(out / "plots", test, probabilities, settings.tokenize.max_len)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
+import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
+from pipeline import interrupts
 from pipeline.errors import PipelineError
+
+T = TypeVar("T")
+# What reading a truncated or foreign file raises, from json, NumPy, pandas and torch.load alike
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError,
+              zipfile.BadZipFile)
 
 
 @contextlib.contextmanager
@@ -18,7 +26,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         yield partial
-        partial.replace(path)
+        with interrupts.held():  # a file in place is a file on the list
+            partial.replace(path)
+            interrupts.wrote(path)
     finally:
         partial.unlink(missing_ok=True)
 
@@ -32,8 +42,22 @@ def read_json(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def require_output(path: Path, stage: str) -> Path:
-    """`path`, which the `stage` stage writes; a clear error instead of a traceback when it is missing."""
+def read_output(path: Path, stage: str, read: Callable[[Path], T]) -> T:
+    """`read(path)` for a file the `stage` stage writes; missing, truncated or not what it should be, one line
+    naming the file and how to get it back, instead of a traceback."""
     if not path.exists():
         raise PipelineError(f"{path} not found: run the {stage} stage first (dvc repro {stage})")
-    return path
+    try:
+        return read(path)
+    except UNREADABLE as error:
+        raise PipelineError(
+            f"{path} is damaged or not what the {stage} stage writes ({brief(error)}): restore it with "
+            f"`dvc checkout {path}`, or write it again with `dvc repro --force {stage}`"
+        ) from None
+
+
+def brief(error: BaseException) -> str:
+    """An exception's first line, at most 100 characters, for a one-line message."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= 100 else text[:97] + "..."

@@ -31,6 +31,11 @@ class ModelKind(str, Enum):
 MODEL_KINDS = tuple(kind.value for kind in ModelKind)
 
 
+def stage_of(name: str) -> str:
+    """The DVC stage that writes models/<name>/: train_self, train_mha or baseline."""
+    return name if name == "baseline" else f"train_{name}"
+
+
 @dataclass(frozen=True)
 class DataParams:
     source: str

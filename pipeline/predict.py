@@ -21,9 +21,11 @@ from pipeline import tracking
 from pipeline.classifier import DEFAULT_TOP_WORDS, ReviewClassifier
 from pipeline.datasets import parse_labels, read_table_file, require_columns
 from pipeline.errors import PipelineError, reports_errors
-from pipeline.files import require_output
+from pipeline.files import read_output
 from pipeline.metrics import classification_metrics
-from pipeline.params import DataParams, ModelKind, load_params
+from pipeline.models import load_checkpoint
+from pipeline.params import DataParams, ModelKind, load_params, stage_of
+from pipeline.text import Vocabulary
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -59,9 +61,10 @@ def main(
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         predictions = tracking.load_servable_model(model_uri).predict(reviews, params={"top": top})
     else:
-        classifier = ReviewClassifier.load(
-            require_output(models / model.value / "model.pt", f"train_{model.value}"),
-            require_output(data / "vocab.json", "tokenize"), settings.tokenize.eval_max_len, settings.tokenize.keep,
+        classifier = ReviewClassifier(
+            read_output(models / model.value / "model.pt", stage_of(model.value), load_checkpoint),
+            read_output(data / "vocab.json", "tokenize", Vocabulary.load),
+            settings.tokenize.eval_max_len, settings.tokenize.keep,
         )
         predictions = classifier.predict(reviews, top)
     for text, prediction in zip(reviews, predictions):

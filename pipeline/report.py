@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import typer
 
@@ -20,8 +19,8 @@ from pipeline.figures import (
     plot_review_attention,
     plot_roc_curves,
 )
-from pipeline.files import atomic_path, read_json, require_output
-from pipeline.params import MODEL_KINDS, load_params, model_names
+from pipeline.files import atomic_path, read_json, read_output
+from pipeline.params import MODEL_KINDS, load_params, model_names, stage_of
 from pipeline.reporting import render_report
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -37,12 +36,14 @@ def main(
     """Write the markdown comparison: verdict and significance, results, parameters, curves, attention."""
     settings = load_params(params)
     names = model_names(settings)
-    timings = read_json(require_output(out / "timings.json", "evaluate"))
-    metrics = {name: scores | timings.get(name, {}) for name, scores in read_json(out / "metrics.json").items()}
-    examples = read_json(out / "attention.json")
-    by_length = pd.read_csv(out / "plots" / "accuracy_by_length.csv").query("reviews > 0")
-    histories = {kind: pd.read_csv(models / kind / "history.csv") for kind in MODEL_KINDS}
-    runs = {name: read_json(models / name / "mlflow_run.json") for name in (*MODEL_KINDS, "baseline")}
+    timings = read_output(out / "timings.json", "evaluate", read_json)
+    scores = read_output(out / "metrics.json", "evaluate", read_json)
+    metrics = {name: values | timings.get(name, {}) for name, values in scores.items()}
+    examples = read_output(out / "attention.json", "evaluate", read_json)
+    by_length = read_output(out / "plots" / "accuracy_by_length.csv", "evaluate", pd.read_csv).query("reviews > 0")
+    histories = {kind: read_output(models / kind / "history.csv", stage_of(kind), pd.read_csv) for kind in MODEL_KINDS}
+    runs = {name: read_output(models / name / "mlflow_run.json", stage_of(name), read_json)
+            for name in (*MODEL_KINDS, "baseline")}
 
     figures_dir = out / "figures"
     figures = {"curves": "figures/learning_curves.png", "roc": "figures/roc.png",
@@ -51,7 +52,7 @@ def main(
     with atomic_path(out / figures["curves"]) as partial:
         plot_learning_curves(histories, names, partial)
     with atomic_path(out / figures["roc"]) as partial:
-        curves = {name: pd.read_csv(out / "plots" / f"roc_{name}.csv") for name in runs}
+        curves = {name: read_output(out / "plots" / f"roc_{name}.csv", "evaluate", pd.read_csv) for name in runs}
         plot_roc_curves(curves, {name: metrics[name]["roc_auc"] for name in runs}, names, partial)
     with atomic_path(out / figures["lengths"]) as partial:
         plot_accuracy_by_length(by_length, names, partial)
@@ -68,9 +69,7 @@ def main(
 
     tracking.use_experiment(settings.mlflow.experiment)
     for kind in MODEL_KINDS:
-        with mlflow.start_run(run_id=runs[kind]["run_id"]):
-            mlflow.log_artifact(str(out / "report.md"), artifact_path="report")
-            mlflow.log_artifacts(str(figures_dir), artifact_path="report/figures")
+        tracking.attach_report(runs[kind]["run_id"], out / "report.md", figures_dir)
     typer.echo(f"report -> {out / 'report.md'}")
 
 

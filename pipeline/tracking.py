@@ -6,6 +6,7 @@ runs made there still go to the checkout's own store, so `mlflow ui` in the chec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -14,6 +15,7 @@ import urllib.request
 import warnings
 from importlib.metadata import version
 from pathlib import Path
+from typing import Iterator
 
 import mlflow
 import numpy as np
@@ -22,10 +24,12 @@ from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.http_dataset_source import HTTPDatasetSource
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PyFuncModel
 
+from pipeline import interrupts
 from pipeline.errors import PipelineError
 from pipeline.params import DataParams, Params, TokenizeParams, model_names
 
@@ -69,21 +73,56 @@ def use_experiment(name: str) -> str:
     """
     uri = connect()
     try:
-        if mlflow.get_experiment_by_name(name) is None:
-            artifacts = None
-            if uri.startswith("sqlite:///"):
-                artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
-            try:
-                mlflow.create_experiment(name, artifact_location=artifacts)
-            except MlflowException:  # created meanwhile by a parallel run
-                pass
-        experiment = mlflow.set_experiment(name)
-        for key, value in EXPERIMENT_KIND.items():
-            if key not in experiment.tags:
-                mlflow.set_experiment_tag(key, value)
-        return experiment.experiment_id
+        with interrupts.held():
+            return _use_experiment(name, uri)
     except MlflowException as error:
         raise PipelineError(f"MLflow tracking store {uri} failed: {str(error).splitlines()[0]}") from None
+
+
+def _use_experiment(name: str, uri: str) -> str:
+    if mlflow.get_experiment_by_name(name) is None:
+        artifacts = None
+        if uri.startswith("sqlite:///"):
+            artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+        try:
+            mlflow.create_experiment(name, artifact_location=artifacts)
+        except MlflowException:  # created meanwhile by a parallel run
+            pass
+    experiment = mlflow.set_experiment(name)
+    for key, value in EXPERIMENT_KIND.items():
+        if key not in experiment.tags:
+            mlflow.set_experiment_tag(key, value)
+    return experiment.experiment_id
+
+
+@contextlib.contextmanager
+def recorded_run(run_name: str, tags: dict[str, str], description: str) -> Iterator[Run]:
+    """A new run in the active experiment that ends FINISHED, FAILED on an error, or KILLED when the command is
+    interrupted: never left RUNNING."""
+    with interrupts.held():
+        run = mlflow.start_run(run_name=run_name, tags=tags, description=description)
+    status = "FAILED"
+    try:
+        yield run
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        with interrupts.held():
+            mlflow.end_run(status)
+
+
+@contextlib.contextmanager
+def reopened_run(run_id: str) -> Iterator[None]:
+    """A finished run, to add to (evaluate's test metrics, the report): it stays FINISHED whatever happens here."""
+    with interrupts.held():
+        mlflow.start_run(run_id=run_id)
+    try:
+        yield
+    finally:
+        with interrupts.held():
+            mlflow.end_run("FINISHED")
 
 
 def ui_link(store: str, experiment_id: str, run_id: str | None = None) -> str:
@@ -173,18 +212,37 @@ def log_token_split(data: DataParams, split: str, context: str, ids: np.ndarray,
     """Record a tokenized split the active run read (context: training, validation or testing)."""
     dataset = mlflow.data.from_numpy({"ids": ids, "lengths": lengths}, source=dataset_source(data), targets=labels,
                                      name=dataset_name(data, split, "tokens"), digest=digest(ids, lengths, labels))
-    mlflow.log_input(dataset, context=context)
+    with interrupts.held():
+        mlflow.log_input(dataset, context=context)
 
 
 def log_text_split(data: DataParams, split: str, context: str, reviews: pd.DataFrame) -> None:
     """Record the raw reviews and labels of a split the active run read."""
     table = reviews[["text", "label"]].reset_index(drop=True)
     fingerprint = digest(pd.util.hash_pandas_object(table, index=False).to_numpy())
-    with warnings.catch_warnings():  # the schema's note that integer labels cannot be missing: they never are
+    # MLflow's schema inference notes that integer labels cannot be missing: they never are
+    with warnings.catch_warnings(), interrupts.held():
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
         dataset = mlflow.data.from_pandas(table, source=dataset_source(data), targets="label",
                                           name=dataset_name(data, split, "text"), digest=fingerprint)
         mlflow.log_input(dataset, context=context)
+
+
+def log_params(params: dict[str, object]) -> None:
+    with interrupts.held():
+        mlflow.log_params(params)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    with interrupts.held():
+        mlflow.log_metrics(metrics, step=step)
+
+
+def attach_report(run_id: str, report: Path, figures: Path) -> None:
+    """The report and its pictures, under `report/` in a finished run's artifacts."""
+    with reopened_run(run_id), interrupts.held():
+        mlflow.log_artifact(str(report), artifact_path="report")
+        mlflow.log_artifacts(str(figures), artifact_path="report/figures")
 
 
 def run_description(params: Params, kind: str, train_reviews: int, val_reviews: int = 0) -> str:
@@ -208,13 +266,14 @@ def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, reg
     # Checking the input example reads the just-logged files back from the local store; its two
     # "Downloading artifacts" progress bars would only clutter the stage's log. Set the variable to show them.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=PACKAGE_DIR / "servable.py",
-        artifacts={"weights": str(weights), "vocab": str(vocab)},
-        model_config={"max_len": tokenize.eval_max_len, "keep": tokenize.keep},
-        code_paths=[str(PACKAGE_DIR)],
-        input_example=(SERVABLE_INPUT_EXAMPLE, {"top": DEFAULT_TOP_WORDS}),
-        registered_model_name=registered_name,
-        pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in SERVED_PACKAGES],
-    )
+    with interrupts.held():
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PACKAGE_DIR / "servable.py",
+            artifacts={"weights": str(weights), "vocab": str(vocab)},
+            model_config={"max_len": tokenize.eval_max_len, "keep": tokenize.keep},
+            code_paths=[str(PACKAGE_DIR)],
+            input_example=(SERVABLE_INPUT_EXAMPLE, {"top": DEFAULT_TOP_WORDS}),
+            registered_model_name=registered_name,
+            pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in SERVED_PACKAGES],
+        )

@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import typer
 
 from pipeline import tracking
 from pipeline.errors import reports_errors
-from pipeline.files import atomic_path, require_output, write_json
+from pipeline.files import atomic_path, read_output, write_json
 from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
 from pipeline.params import ModelKind, load_params
 from pipeline.text import EncodedSplit, Vocabulary
@@ -36,14 +35,12 @@ def main(
     """Train one attention classifier with early stopping and log it to MLflow."""
     kind = model.value
     settings = load_params(params)
-    vocab_path, train_path, val_path = (require_output(data / name, "tokenize")
-                                        for name in ("vocab.json", "train.npz", "val.npz"))
-    vocab = Vocabulary.load(vocab_path)
+    vocab_path = data / "vocab.json"
+    vocab = read_output(vocab_path, "tokenize", Vocabulary.load)
+    train, val = (read_output(data / f"{split}.npz", "tokenize", EncodedSplit.load) for split in ("train", "val"))
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     out = out or Path("models") / kind
     device = resolve_device(settings.train.device)
-    train = EncodedSplit.load(train_path)
-    val = EncodedSplit.load(val_path)
 
     seed_everything(settings.train.seed)
     config = ModelConfig(kind=kind, vocab_size=len(vocab), **asdict(settings.model))
@@ -52,14 +49,13 @@ def main(
     typer.echo(f"{kind}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; {device}")
 
     description = tracking.run_description(settings, kind, len(train), len(val))
-    with mlflow.start_run(run_name=tracking.run_name(kind), tags=tracking.run_tags(kind, f"train_{kind}"),
-                          description=description) as run:
-        mlflow.log_params(settings.for_model(kind) | {"parameters": parameter_count})
+    with tracking.recorded_run(tracking.run_name(kind), tracking.run_tags(kind, f"train_{kind}"), description) as run:
+        tracking.log_params(settings.for_model(kind) | {"parameters": parameter_count})
         for split, context, encoded in (("train", "training", train), ("val", "validation", val)):
             tracking.log_token_split(settings.data, split, context, encoded.ids, encoded.lengths, encoded.labels)
 
         def report_epoch(result: EpochResult) -> None:
-            mlflow.log_metrics({k: v for k, v in asdict(result).items() if k != "epoch"}, step=result.epoch)
+            tracking.log_metrics({k: v for k, v in asdict(result).items() if k != "epoch"}, step=result.epoch)
             typer.echo(
                 f"epoch {result.epoch}: train loss {result.train_loss:.4f} acc {result.train_accuracy:.4f} | "
                 f"val loss {result.val_loss:.4f} acc {result.val_accuracy:.4f} | {result.seconds:.1f}s"
@@ -80,7 +76,7 @@ def main(
             "val_loss": best.val_loss,
             "val_accuracy": best.val_accuracy,
         }
-        mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
+        tracking.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
         save_checkpoint(network.cpu(), out / "model.pt")
         registered_name = settings.mlflow.registered_name(kind)
         logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize, registered_name)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError
-from pipeline.files import atomic_path
+from pipeline.files import UNREADABLE, atomic_path, brief
 from pipeline.params import TrainParams
 from pipeline.text import EncodedSplit
 
@@ -132,7 +132,12 @@ def fit(
     state = TrainingState(np.random.default_rng(params.seed))
     fingerprint = training_fingerprint(model, train, params)
     if checkpoint is not None and params.resume and checkpoint.is_file():
-        state = TrainingState.load(checkpoint, model, optimizer, fingerprint)
+        try:
+            state = TrainingState.load(checkpoint, model, optimizer, fingerprint)
+        except UNREADABLE as error:
+            raise PipelineError(
+                f"{checkpoint} is damaged ({brief(error)}): delete it, or set train.resume=false to start over"
+            ) from None
     started = time.perf_counter() - state.seconds
     for epoch in range(len(state.history) + 1, params.epochs + 1):
         if state.history and epoch - state.best_epoch > params.patience:
