@@ -139,7 +139,7 @@ def parse_labels(values: pd.Series, path: Path, column: str | int) -> pd.Series:
     return labels.map(LABEL_NAMES).astype("int64")
 
 
-def read_table_file(path: Path, header: bool = True, encoding: str = "utf-8") -> pd.DataFrame:
+def read_table_file(path: Path, header: bool, encoding: str) -> pd.DataFrame:
     """A .parquet file, or a text table of any extension whose delimiter (comma, tab, semicolon or pipe) is
     detected; one-line errors for an empty file, a wrong encoding, or a table that does not parse."""
     if path.stat().st_size == 0:
@@ -159,6 +159,7 @@ def read_table_file(path: Path, header: bool = True, encoding: str = "utf-8") ->
 
 
 def read_text(path: Path, encoding: str) -> str:
+    """A text file's contents (a byte-order mark dropped); one line naming the first byte `encoding` cannot read."""
     raw = path.read_bytes()
     try:
         return raw.decode(encoding).removeprefix("\ufeff")

@@ -19,7 +19,7 @@ import typer
 
 from pipeline import tracking
 from pipeline.classifier import DEFAULT_TOP_WORDS, ReviewClassifier
-from pipeline.datasets import parse_labels, read_table_file, require_columns
+from pipeline.datasets import parse_labels, read_table_file, read_text, require_columns
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import read_output
 from pipeline.metrics import classification_metrics
@@ -83,10 +83,7 @@ def read_reviews(path: Path, data: DataParams, label_column: str | None) -> tupl
     if not path.is_file():
         raise PipelineError(f"--file {path} not found")
     if path.suffix == ".txt" and label_column is None:
-        try:
-            return [line for line in path.read_text(encoding=data.encoding).splitlines() if line.strip()], None
-        except UnicodeDecodeError:
-            raise PipelineError(f"{path} is not {data.encoding} text: set data.encoding or re-save it as UTF-8") from None
+        return [line for line in read_text(path, data.encoding).splitlines() if line.strip()], None
     table = read_table_file(path, data.header, data.encoding)
     text_key = data.text_key
     if data.header and text_key not in table.columns and "text" in table.columns:
