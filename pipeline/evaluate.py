@@ -44,16 +44,16 @@ def main(
     settings = load_params(params)
     test = read_output(data / "test.npz", "tokenize", EncodedSplit.load)
     vocab = read_output(data / "vocab.json", "tokenize", Vocabulary.load)
-    networks = {kind: read_output(models / kind / "model.pt", stage_of(kind), load_checkpoint) for kind in MODEL_KINDS}
+    device = resolve_device(settings.train.device)
+    networks = {kind: read_output(models / kind / "model.pt", stage_of(kind), load_checkpoint).to(device)
+                for kind in MODEL_KINDS}
     baseline = read_output(models / "baseline" / "test_probabilities.npy", "baseline", np.load)
     names = (*MODEL_KINDS, "baseline")
     trained = {name: read_output(models / name / "train_metrics.json", stage_of(name), read_json) for name in names}
     runs = {name: read_output(models / name / "mlflow_run.json", stage_of(name), read_json) for name in names}
-    device = resolve_device(settings.train.device)
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     batches = Batches(test, device)
 
-    networks = {kind: network.to(device) for kind, network in networks.items()}
     probabilities, results, timings = {}, {}, {}
     for kind, (scores, throughput) in timed_predictions(networks, batches).items():
         probabilities[kind] = scores

@@ -89,7 +89,7 @@ def exit_status() -> int:
 
 
 def summary() -> str:
-    """One line: the interrupt, and which outputs were and were not written."""
+    """One line: the interrupt, and the outputs written before it (none, or which: the others were not)."""
     if not _written:
         return "interrupted: no output was written"
     return f"interrupted: only {', '.join(map(str, _written))} {'was' if len(_written) == 1 else 'were'} written"

@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline.decision import is_right
 from pipeline.metrics import CONFIDENCE, SIGNIFICANCE
 from pipeline.params import MODEL_KINDS, Params, model_names
-from pipeline.tracking import ui_link
+from pipeline.tracking import is_server, ui_link
 
 PARTS = {
     "embedding": "embedding", "rnn": "RNN", "attention": "multi-head attention", "pooling": "self-attentive pooling",
@@ -248,7 +248,7 @@ def render_report(
         "",
         *links,
         "",
-        *([] if tracking_uri.startswith(("http://", "https://")) else [
+        *([] if is_server(tracking_uri) else [
             "The links open `mlflow ui` at its default address: start it in the project folder with "
             "`mlflow ui --backend-store-uri sqlite:///mlflow.db`.", ""]),
     ]

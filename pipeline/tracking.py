@@ -56,10 +56,15 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{checkout_root() / 'mlflow.db'}"
 
 
+def is_server(uri: str) -> bool:
+    """A tracking server (whose UI is its own address), rather than a local store."""
+    return uri.startswith(("http://", "https://"))
+
+
 def connect() -> str:
     """Point MLflow at the project's store, checking first that a tracking server answers; returns its URI."""
     uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
+    if is_server(uri):
         check_server(uri)
     mlflow.set_tracking_uri(uri)
     return uri
@@ -128,7 +133,7 @@ def reopened_run(run_id: str) -> Iterator[None]:
 def ui_link(store: str, experiment_id: str, run_id: str | None = None) -> str:
     """An experiment's or a run's page in the MLflow UI, in the model-training view: on the tracking server, or on
     `mlflow ui` at its default address for a local store."""
-    server = store.rstrip("/") if store.startswith(("http://", "https://")) else LOCAL_UI
+    server = store.rstrip("/") if is_server(store) else LOCAL_UI
     page = f"/#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
     return f"{server}{page}?{UI_VIEW}"
 

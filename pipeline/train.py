@@ -17,7 +17,7 @@ from pipeline import tracking
 from pipeline.errors import reports_errors
 from pipeline.files import atomic_path, read_output, write_json
 from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
-from pipeline.params import ModelKind, load_params
+from pipeline.params import ModelKind, load_params, stage_of
 from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything
 
@@ -49,7 +49,7 @@ def main(
     typer.echo(f"{kind}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; {device}")
 
     description = tracking.run_description(settings, kind, len(train), len(val))
-    with tracking.recorded_run(tracking.run_name(kind), tracking.run_tags(kind, f"train_{kind}"), description) as run:
+    with tracking.recorded_run(tracking.run_name(kind), tracking.run_tags(kind, stage_of(kind)), description) as run:
         tracking.log_params(settings.for_model(kind) | {"parameters": parameter_count})
         for split, context, encoded in (("train", "training", train), ("val", "validation", val)):
             tracking.log_token_split(settings.data, split, context, encoded.ids, encoded.lengths, encoded.labels)
