@@ -32,7 +32,7 @@ from benchmarks.mirror import serve
 from pipeline.params import DEVICES
 
 PROJECT = Path(__file__).resolve().parents[1]
-STAGE_STARTED = re.compile(rb"Running stage '([\w-]+)'")
+STAGE_STARTED = re.compile(rb"Running stage '([\w@-]+)'")
 
 
 def make_project(workdir: Path, url: str, md5: str, device: str) -> None:
@@ -114,11 +114,23 @@ def main(
     print(f"| **whole `dvc repro`** | **{total:.1f}** |")
     print(f"\npeak memory of the largest process: {peak_gb:.2f} GB; "
           f"`dvc repro` with nothing changed: {unchanged:.1f} s")
-    print("\n| model | test accuracy | training seconds | epochs (best) |\n|---|---:|---:|---:|")
+    print("\n| model | seed | test accuracy | training seconds | epochs (best) |\n|---|---|---:|---:|---:|")
     for name, seconds in timings.items():
         scores = metrics[name]
-        epochs = f"{scores['epochs']} ({scores['best_epoch']})" if "epochs" in scores else "-"
-        print(f"| {name} | {scores['accuracy']:.4f} | {seconds['train_seconds']:.1f} | {epochs} |")
+        if "seeds" not in scores:
+            print(f"| {name} | - | {scores['accuracy']:.4f} | {seconds['train_seconds']:.1f} | - |")
+            continue
+        for seed, scored in scores["seeds"].items():
+            print(f"| {name} | {seed} | {scored['accuracy']:.4f} | {seconds['seeds'][seed]['train_seconds']:.1f} | "
+                  f"{scored['epochs']} ({scored['best_epoch']}) |")
+        print(f"| {name} | mean (std) | {scores['mean']['accuracy']:.4f} ({scores['std']['accuracy']:.4f}) | "
+              f"{seconds['train_seconds_total']:.1f} in all | - |")
+        print(f"| {name} | ensemble | {scores['ensemble']['accuracy']:.4f} | - | - |")
+    comparison = metrics["comparison"]
+    interval = ("no interval (one seed)" if comparison["ci_low"] is None
+                else f"[{100 * comparison['ci_low']:+.2f}, {100 * comparison['ci_high']:+.2f}]")
+    print(f"\nself minus mha: {100 * comparison['difference']:+.2f} points {interval}; "
+          f"winner: {comparison['winner'] or 'not resolved'}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def main(
             train=dataclasses.replace(params.train, epochs=epochs, patience=epochs, device="cpu"),
         )
         splits, vocab = encoded_splits(reviews, setting)
-        seed_everything(setting.train.seed)
+        seed = setting.train.seeds[0]
+        seed_everything(seed)
         network = build_model(ModelConfig(kind=model, vocab_size=len(vocab), **dataclasses.asdict(setting.model)))
         test = Batches(splits["test"], CPU)
         size, seconds = count_parameters(network), 0.0
@@ -62,7 +63,7 @@ def main(
             rows.append((length, width, size, result.epoch, seconds, result.val_accuracy, accuracy))
             print(f"max_len {length}, hidden {width}, epoch {result.epoch}: {seconds:.0f}s, test {accuracy:.4f}")
 
-        fit(network, Batches(splits["train"], CPU), Batches(splits["val"], CPU), setting.train, score)
+        fit(network, Batches(splits["train"], CPU), Batches(splits["val"], CPU), setting.train, seed, score)
     print(f"\n{model}: {len(splits['train'])} train / {len(splits['test'])} test reviews\n")
     print("| max_len | hidden_dim | parameters | epoch | training time | val accuracy | test accuracy |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

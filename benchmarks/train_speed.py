@@ -94,10 +94,10 @@ def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) ->
 
 
 def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device) -> Run:
-    train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs, seed=seed)
+    train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs)
     seed_everything(seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model))).to(device)
-    result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params)
+    result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params, seed)
     probabilities = predict_proba(model, Batches(splits["test"], device))
     accuracy = accuracy_score(splits["test"].labels, predicted_labels(probabilities))
     return Run(len(splits["train"]) * epochs / result.seconds, accuracy)

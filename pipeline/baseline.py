@@ -33,9 +33,9 @@ def main(
     splits = read_training_splits(reviews_path, settings.data)
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before fitting
     train, test = splits["train"], splits["test"]
-    baseline = tfidf_logistic_regression(settings.tokenize.lowercase, settings.train.seed)
+    baseline = tfidf_logistic_regression(settings.tokenize.lowercase, settings.data.seed)
 
-    tags = tracking.run_tags("baseline", "baseline")
+    tags = tracking.run_tags("baseline", model="baseline")
     description = tracking.run_description(settings, "baseline", len(train))
     with tracking.recorded_run(tracking.run_name("baseline"), tags, description) as run:
         tracking.log_text_split(settings.data, "train", "training", train)

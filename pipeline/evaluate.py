@@ -1,9 +1,12 @@
-"""Stage: score both models and the baseline on the test split.
+"""Stage: score every trained seed of both architectures and the baseline on the test split, and compare.
 
-Writes reports/: metrics.json (scores with 95% intervals, and McNemar's test of self vs mha; the same
-params and seed give the same file byte for byte), timings.json (training seconds, inference throughput),
-test_predictions.csv (every test review's probabilities), attention.json (the weights of a few reviews)
-and plots/ (ROC, confusion, accuracy by review length: DVC plots).
+Writes reports/: metrics.json (per architecture: each seed's scores with 95% intervals, their mean, std, lowest and
+highest, the seed ensemble; the difference between the architectures with an interval over seeds and test reviews;
+McNemar's test per seed; the same params give the same file byte for byte), timings.json (training seconds,
+inference throughput), test_predictions.csv (every seed's probability for every test review), attention.json (the
+weights of a few reviews, from each architecture's representative seed), mlflow.json (the comparison run and the
+registered models) and plots/ (ROC, confusion, accuracy by length of the seed ensembles, mean learning curves: DVC
+plots).
 """
 
 from __future__ import annotations
@@ -18,16 +21,21 @@ from sklearn.metrics import roc_curve
 
 from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
+from pipeline.comparison import architecture_scores, compare_architectures
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import atomic_path, read_json, read_output, write_json
 from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact
 from pipeline.models import load_checkpoint
-from pipeline.params import MODEL_KINDS, load_params, stage_of
+from pipeline.params import MODEL_KINDS, Params, load_params, model_names
+from pipeline.reporting import verdict_line
 from pipeline.text import EncodedSplit, Vocabulary
+from pipeline.trained import TrainedSeed, representative, trained_seeds
 from pipeline.training import Batches, resolve_device, timed_predictions
 
 LOGGED_SCORES = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "precision", "recall", "f1", "roc_auc")
+SHARED_FIELDS = ("params", "params_by_part", "vocab_size", "train_samples", "val_samples")  # the same for every seed
+SEED_FIELDS = ("epochs", "best_epoch", "val_loss", "val_accuracy")
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -40,66 +48,166 @@ def main(
     models: Path = typer.Option(Path("models"), help="Folder holding self/, mha/ and baseline/."),
     out: Path = typer.Option(Path("reports"), help="Folder for metrics.json, predictions, attention and plots/."),
 ) -> None:
-    """Accuracy (with its 95% interval), F1, ROC AUC, confusion, size, time and throughput of each model."""
+    """Accuracy (with its 95% interval), F1, ROC AUC and confusion of every seed, their spread, the seed ensembles,
+    and whether one architecture is more accurate beyond the seeds' and the test reviews' noise."""
     settings = load_params(params)
     test = read_output(data / "test.npz", "tokenize", EncodedSplit.load)
     vocab = read_output(data / "vocab.json", "tokenize", Vocabulary.load)
     device = resolve_device(settings.train.device)
-    networks = {kind: read_output(models / kind / "model.pt", stage_of(kind), load_checkpoint).to(device)
-                for kind in MODEL_KINDS}
-    baseline = read_output(models / "baseline" / "test_probabilities.npy", "baseline", np.load)
-    names = (*MODEL_KINDS, "baseline")
-    trained = {name: read_output(models / name / "train_metrics.json", stage_of(name), read_json) for name in names}
-    runs = {name: read_output(models / name / "mlflow_run.json", stage_of(name), read_json) for name in names}
-    tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
-    batches = Batches(test, device)
-
-    probabilities, results, timings = {}, {}, {}
-    for kind, (scores, throughput) in timed_predictions(networks, batches).items():
-        probabilities[kind] = scores
-        results[kind] = classification_metrics(test.labels, scores)
-        timings[kind] = {"throughput": round(throughput, 1)}
-    probabilities["baseline"] = baseline
-    if len(probabilities["baseline"]) != len(test):
+    trained = {kind: trained_seeds(models, kind, settings.train.seeds) for kind in MODEL_KINDS}
+    networks = {(kind, seed): read_output(run.weights, run.stage, load_checkpoint).to(device)
+                for kind in MODEL_KINDS for seed, run in trained[kind].items()}
+    baseline_probabilities = read_output(models / "baseline" / "test_probabilities.npy", "baseline", np.load)
+    baseline_trained = read_output(models / "baseline" / "train_metrics.json", "baseline", read_json)
+    baseline_run = read_output(models / "baseline" / "mlflow_run.json", "baseline", read_json)
+    if len(baseline_probabilities) != len(test):
         raise PipelineError(f"{models}/baseline does not match the test split: run the baseline stage again")
-    results["baseline"] = classification_metrics(test.labels, probabilities["baseline"])
-    for name in results:
-        timings[name] = timings.get(name, {}) | {"train_seconds": trained[name].pop("train_seconds")}
-        results[name] = results[name] | trained[name] | {"test_samples": len(test)}
-        typer.echo(f"{name}: accuracy {results[name]['accuracy']:.4f} "
-                   f"[{results[name]['accuracy_ci_low']:.4f}, {results[name]['accuracy_ci_high']:.4f}]")
-    paired = mcnemar_exact(test.labels, probabilities["self"], probabilities["mha"])
-    results["self_vs_mha"] = {"only_self_right": paired.only_first_right, "only_mha_right": paired.only_second_right,
-                              "mcnemar_p_value": paired.p_value}
-    typer.echo(f"McNemar self vs mha: {paired.only_first_right} vs {paired.only_second_right} reviews "
-               f"only one model got right, p = {paired.p_value:.4g}")
+    tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
 
-    for name in probabilities:
-        with tracking.reopened_run(runs[name]["run_id"]):
-            if name in MODEL_KINDS:  # the baseline stage records the test reviews it scored itself
-                tracking.log_token_split(settings.data, "test", "testing", test.ids, test.lengths, test.labels)
-            tracking.log_metrics({f"test_{key}": results[name][key] for key in LOGGED_SCORES}
-                               | {key: value for key, value in timings[name].items() if key == "throughput"})
+    scored = timed_predictions(networks, Batches(test, device))
+    probabilities = {kind: {seed: scored[kind, seed][0] for seed in trained[kind]} for kind in MODEL_KINDS}
+    results, timings = {}, {}
+    for kind in MODEL_KINDS:
+        results[kind], timings[kind] = architecture_results(test, probabilities[kind], trained[kind], scored)
+        typer.echo(f"{kind}: mean accuracy {results[kind]['mean']['accuracy']:.4f} over seeds "
+                   f"{', '.join(map(str, trained[kind]))}; seed ensemble {results[kind]['ensemble']['accuracy']:.4f}")
+    results["baseline"] = (classification_metrics(test.labels, baseline_probabilities)
+                           | {k: v for k, v in baseline_trained.items() if k != "train_seconds"}
+                           | {"test_samples": len(test)})
+    timings["baseline"] = {"train_seconds": baseline_trained["train_seconds"]}
+    results["comparison"] = compare_architectures(test.labels, probabilities)
+    results["self_vs_mha"] = paired_tests(test.labels, probabilities)
+    names = model_names(settings)
+    typer.echo(verdict_line(results["comparison"], names))
 
-    write_plots(out / "plots", test, probabilities, settings.tokenize.max_len)
+    ensembles = {kind: np.mean(list(probabilities[kind].values()), axis=0) for kind in MODEL_KINDS}
+    chosen = {kind: representative(trained[kind]) for kind in MODEL_KINDS}
+    examples = attention_examples(test, vocab, settings, chosen, networks, probabilities)
+    recorded = record_in_mlflow(settings, test, results, timings, trained, chosen, baseline_run)
+
+    write_plots(out / "plots", test, ensembles | {"baseline": baseline_probabilities}, settings.tokenize.max_len,
+                {kind: [run.history() for run in trained[kind].values()] for kind in MODEL_KINDS})
+    columns = {f"{kind}_seed{seed}": scores for kind in MODEL_KINDS for seed, scores in probabilities[kind].items()}
     with atomic_path(out / "test_predictions.csv") as partial:
-        pd.DataFrame({"label": test.labels, "tokens": test.lengths} | probabilities).to_csv(partial, index_label="row")
-    examples = []
-    on_cpu = {kind: network.cpu() for kind, network in networks.items()}  # one unpadded review at a time
-    for case, index in pick_examples(test.labels, test.lengths, {k: probabilities[k] for k in MODEL_KINDS},
-                                     settings.data.seed, max_tokens=settings.tokenize.max_len):
-        ids = test.ids[index, : test.lengths[index]]
-        examples.append(attention_example(
-            case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids, on_cpu,
-            {kind: float(probabilities[kind][index]) for kind in MODEL_KINDS},
-        ))
-    write_json(out / "attention.json", [asdict(example) for example in examples])
+        pd.DataFrame({"label": test.labels, "tokens": test.lengths} | columns
+                     | {f"{kind}_ensemble": ensembles[kind] for kind in MODEL_KINDS}
+                     | {"baseline": baseline_probabilities}).to_csv(partial, index_label="row")
+    write_json(out / "attention.json", examples)
     write_json(out / "metrics.json", results)
     write_json(out / "timings.json", timings)
+    write_json(out / "mlflow.json", recorded)
 
 
-def write_plots(folder: Path, test: EncodedSplit, probabilities: dict[str, np.ndarray], max_len: int) -> None:
-    """The tables `dvc plots` draws (see dvc.yaml): ROC curves, confusion pairs, accuracy by length."""
+def architecture_results(test: EncodedSplit, probabilities: dict[int, np.ndarray], trained: dict[int, TrainedSeed],
+                         scored: dict[tuple[str, int], tuple[np.ndarray, float]]) -> tuple[dict, dict]:
+    """metrics.json's and timings.json's entries for one architecture."""
+    results = architecture_scores(test.labels, probabilities)
+    for seed, run in trained.items():
+        results["seeds"][str(seed)] |= {field: run.metrics[field] for field in SEED_FIELDS}
+    first = next(iter(trained.values()))
+    results |= {field: first.metrics[field] for field in SHARED_FIELDS} | {"test_samples": len(test)}
+    results["representative_seed"] = representative(trained).seed
+    seconds = {seed: run.metrics["train_seconds"] for seed, run in trained.items()}
+    throughputs = {seed: scored[run.kind, seed][1] for seed, run in trained.items()}
+    timings = {
+        "seeds": {str(seed): {"train_seconds": seconds[seed], "throughput": round(throughputs[seed], 1)}
+                  for seed in trained},
+        "train_seconds": round(float(np.mean(list(seconds.values()))), 3),
+        "train_seconds_total": round(sum(seconds.values()), 3),
+        "throughput": round(float(np.mean(list(throughputs.values()))), 1),
+    }
+    return results, timings
+
+
+def paired_tests(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarray]]) -> dict[str, dict]:
+    """McNemar's test of the two architectures' models trained with the same seed, and of their seed ensembles: do
+    these two trained models err at different rates on this test set? (Not a test of the architectures.)"""
+    pairs = {str(seed): (probabilities["self"][seed], probabilities["mha"][seed])
+             for seed in probabilities["self"] if seed in probabilities["mha"]}
+    pairs["ensemble"] = tuple(np.mean(list(probabilities[kind].values()), axis=0) for kind in MODEL_KINDS)
+    tests = {}
+    for name, (first, second) in pairs.items():
+        paired = mcnemar_exact(labels, first, second)
+        tests[name] = {"only_self_right": paired.only_first_right, "only_mha_right": paired.only_second_right,
+                       "mcnemar_p_value": paired.p_value}
+    return tests
+
+
+def attention_examples(test: EncodedSplit, vocab: Vocabulary, settings: Params, chosen: dict[str, TrainedSeed],
+                       networks: dict, probabilities: dict[str, dict[int, np.ndarray]]) -> list[dict]:
+    """A few test reviews as each architecture's representative seed weighted them."""
+    on_cpu = {kind: networks[kind, run.seed].cpu() for kind, run in chosen.items()}  # one unpadded review at a time
+    chosen_probabilities = {kind: probabilities[kind][run.seed] for kind, run in chosen.items()}
+    examples = []
+    for case, index in pick_examples(test.labels, test.lengths, chosen_probabilities, settings.data.seed,
+                                     max_tokens=settings.tokenize.max_len):
+        ids = test.ids[index, : test.lengths[index]]
+        example = attention_example(
+            case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids, on_cpu,
+            {kind: float(scores[index]) for kind, scores in chosen_probabilities.items()},
+        )
+        examples.append(asdict(example) | {"seeds": {kind: run.seed for kind, run in chosen.items()}})
+    return examples
+
+
+def record_in_mlflow(settings: Params, test: EncodedSplit, results: dict, timings: dict,
+                     trained: dict[str, dict[int, TrainedSeed]], chosen: dict[str, TrainedSeed],
+                     baseline_run: dict) -> dict:
+    """Test scores on every seed's run; one comparison run holding the means, the interval and the verdict, with the
+    seed runs and the baseline nested under it; each architecture's representative seed registered."""
+    for kind in MODEL_KINDS:
+        for seed, run in trained[kind].items():
+            with tracking.reopened_run(run.run["run_id"]):
+                tracking.log_token_split(settings.data, "test", "testing", test.ids, test.lengths, test.labels)
+                tracking.log_metrics({f"test_{key}": results[kind]["seeds"][str(seed)][key] for key in LOGGED_SCORES}
+                                     | {"throughput": timings[kind]["seeds"][str(seed)]["throughput"]})
+    with tracking.reopened_run(baseline_run["run_id"]):
+        tracking.log_metrics({f"test_{key}": results["baseline"][key] for key in LOGGED_SCORES})
+
+    names = model_names(settings)
+    comparison = results["comparison"]
+    tags = tracking.run_tags("evaluate", comparison="self vs mha", seeds=len(settings.train.seeds))
+    with tracking.recorded_run(tracking.run_name("comparison"), tags, verdict_line(comparison, names)) as run:
+        seed_runs = {f"{kind}.seed_runs": " ".join(f"{seed}:{seed_run.run['run_id']}"
+                                                   for seed, seed_run in trained[kind].items())
+                     for kind in MODEL_KINDS}  # a cached seed run is nested under the latest comparison only
+        tracking.log_params(settings.flat() | seed_runs
+                            | {f"{kind}.representative_seed": chosen[kind].seed for kind in MODEL_KINDS})
+        tracking.log_metrics(comparison_metrics(results, timings))
+        tracking.nest_runs(run.info.run_id, [seed_run.run["run_id"] for kind in MODEL_KINDS
+                                             for seed_run in trained[kind].values()] + [baseline_run["run_id"]])
+        registered = {}
+        for kind, seed_run in chosen.items():
+            name = settings.mlflow.registered_name(kind)
+            note = (f"{names[kind]}, seed {seed_run.seed}: of seeds {', '.join(map(str, trained[kind]))}, the one with "
+                    f"the lowest validation loss; compared in run {run.info.run_id}")
+            version = tracking.register_model(seed_run.run["model_uri"], name,
+                                              {"seed": str(seed_run.seed), "comparison_run": run.info.run_id}, note)
+            registered[kind] = {"name": name, "version": version, "seed": seed_run.seed,
+                                "run_id": seed_run.run["run_id"], "model_uri": seed_run.run["model_uri"]}
+    return {"experiment_id": run.info.experiment_id, "comparison_run_id": run.info.run_id, "registered": registered}
+
+
+def comparison_metrics(results: dict, timings: dict) -> dict[str, float]:
+    """What the comparison run shows: each architecture's spread over seeds and ensemble, the baseline, and the
+    difference with its interval (absent with a single seed)."""
+    metrics = {}
+    for kind in MODEL_KINDS:
+        for statistic in ("mean", "std", "min", "max"):
+            metrics |= {f"{kind}_{score}_{statistic}": value for score, value in results[kind][statistic].items()}
+        metrics[f"{kind}_ensemble_accuracy"] = results[kind]["ensemble"]["accuracy"]
+        metrics[f"{kind}_train_seconds_total"] = timings[kind]["train_seconds_total"]
+    comparison = results["comparison"]
+    metrics |= {"baseline_accuracy": results["baseline"]["accuracy"], "difference": comparison["difference"]}
+    if comparison["ci_low"] is not None:
+        metrics |= {"difference_ci_low": comparison["ci_low"], "difference_ci_high": comparison["ci_high"]}
+    return metrics
+
+
+def write_plots(folder: Path, test: EncodedSplit, probabilities: dict[str, np.ndarray], max_len: int,
+                histories: dict[str, list[pd.DataFrame]]) -> None:
+    """The tables `dvc plots` draws (see dvc.yaml): the seed ensembles' ROC curves, confusion pairs and accuracy by
+    length, and each architecture's learning curves averaged over its seeds."""
     for name, probs in probabilities.items():
         fpr, tpr, _ = roc_curve(test.labels, probs)
         with atomic_path(folder / f"roc_{name}.csv") as partial:
@@ -108,8 +216,16 @@ def write_plots(folder: Path, test: EncodedSplit, probabilities: dict[str, np.nd
         with atomic_path(folder / f"confusion_{kind}.csv") as partial:
             pd.DataFrame({"actual": test.labels, "predicted": predicted_labels(probabilities[kind])}).to_csv(
                 partial, index=False)
+        with atomic_path(folder / f"history_{kind}.csv") as partial:
+            mean_history(histories[kind]).to_csv(partial, index=False)
     with atomic_path(folder / "accuracy_by_length.csv") as partial:
         accuracy_by_length(test.labels, test.lengths, max_len, probabilities).to_csv(partial, index=False)
+
+
+def mean_history(histories: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per epoch, the mean over the seeds that trained that long (early stopping ends seeds at different epochs)."""
+    curves = pd.concat(histories).drop(columns="seconds").groupby("epoch").mean()
+    return curves.reset_index()
 
 
 if __name__ == "__main__":

@@ -26,22 +26,61 @@ EVEN_SHARES_FOR_DARKEST = 4  # a row's largest weight is darkest only if it is >
 ATTENTION_LAYERS = {"pooling": ("self-attentive pooling", "hop"), "attention": ("multi-head attention", "head")}
 
 
-def plot_learning_curves(histories: dict[str, pd.DataFrame], names: dict[str, str], path: Path) -> None:
-    """Loss and accuracy per epoch, training dashed and validation solid, one colour per model."""
-    figure = Figure(figsize=(11, 4), layout="tight")
+def plot_learning_curves(histories: dict[str, list[pd.DataFrame]], names: dict[str, str], path: Path) -> None:
+    """Loss and accuracy per epoch, training dashed and validation solid, one colour per model: every seed thin, the
+    mean over the seeds that trained that long bold."""
+    figure = Figure(figsize=(11, 4.4), layout="constrained")
     loss_axis, accuracy_axis = figure.subplots(1, 2)
-    for kind, history in histories.items():
+    for kind, seeds in histories.items():
+        mean = pd.concat(seeds).groupby("epoch").mean().reset_index()
         for column, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
-            axis.plot(history["epoch"], history[f"train_{column}"], "--", color=COLOURS[kind],
-                      label=f"{names[kind]} train")
-            axis.plot(history["epoch"], history[f"val_{column}"], "-o", color=COLOURS[kind],
-                      label=f"{names[kind]} validation")
+            for history in seeds:
+                for split, style in (("train", "--"), ("val", "-")):
+                    axis.plot(history["epoch"], history[f"{split}_{column}"], style, color=COLOURS[kind],
+                              linewidth=0.7, alpha=0.45)
+            axis.plot(mean["epoch"], mean[f"train_{column}"], "--", color=COLOURS[kind], linewidth=2.2,
+                      label=f"{names[kind]}: train, mean of {len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+            axis.plot(mean["epoch"], mean[f"val_{column}"], "-o", color=COLOURS[kind], linewidth=2.2,
+                      label=f"{names[kind]}: validation, mean")
     for axis, title in ((loss_axis, "Loss (binary cross-entropy)"), (accuracy_axis, "Accuracy")):
         axis.set_title(title)
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
-    accuracy_axis.legend(fontsize=8, loc="lower right")
+    handles, labels = accuracy_axis.get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=7.5, loc="outside lower center", ncols=2)
+    figure.savefig(path, dpi=DPI, format="png")
+
+
+def plot_seed_accuracy(metrics: dict[str, dict], intervals: dict[str, tuple[float, float] | None],
+                       names: dict[str, str], path: Path) -> None:
+    """Every seed's test accuracy as a point, per architecture, with the seeds' mean and its 95% interval, the seed
+    ensemble as a diamond, and the baseline as a line."""
+    kinds = list(intervals)
+    figure = Figure(figsize=(7, 4.4), layout="constrained")
+    axis = figure.subplots()
+    for position, kind in enumerate(kinds):
+        accuracies = [100 * seed["accuracy"] for seed in metrics[kind]["seeds"].values()]
+        offsets = np.linspace(-0.12, 0.12, len(accuracies)) if len(accuracies) > 1 else [0.0]
+        axis.scatter(position + np.asarray(offsets), accuracies, color=COLOURS[kind], alpha=0.7, zorder=3,
+                     label="one seed" if position == 0 else None)
+        mean = 100 * metrics[kind]["mean"]["accuracy"]
+        if intervals[kind] is not None:
+            low, high = (100 * bound for bound in intervals[kind])
+            axis.errorbar(position + 0.3, mean, yerr=[[mean - low], [high - mean]], fmt="_", color="black",
+                          markersize=18, capsize=5, label="mean and its 95% interval over seeds" if position == 0
+                          else None)
+        else:
+            axis.plot(position + 0.3, mean, "_", color="black", markersize=18)
+        axis.plot(position + 0.45, 100 * metrics[kind]["ensemble"]["accuracy"], "D", color=COLOURS[kind],
+                  markeredgecolor="black", label="seed ensemble" if position == 0 else None)
+    axis.axhline(100 * metrics["baseline"]["accuracy"], color=COLOURS["baseline"], linestyle="--",
+                 label=names["baseline"])
+    axis.set_xticks(range(len(kinds)), [names[kind].replace(" (", "\n(") for kind in kinds], fontsize=8)
+    axis.set_xlim(-0.5, len(kinds) - 0.3)
+    axis.set(ylabel="test accuracy (%)", title="Test accuracy of every seed")
+    axis.grid(axis="y", alpha=0.3)
+    figure.legend(fontsize=7.5, loc="outside lower center", ncols=2)
     figure.savefig(path, dpi=DPI, format="png")
 
 
@@ -51,8 +90,9 @@ def plot_roc_curves(curves: dict[str, pd.DataFrame], aucs: dict[str, float], nam
     for name, curve in curves.items():
         axis.plot(curve["fpr"], curve["tpr"], color=COLOURS[name], label=f"{names[name]} (AUC {aucs[name]:.3f})")
     axis.plot([0, 1], [0, 1], ":", color="black", linewidth=0.8, label="chance")
-    axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curves on the test split",
-             xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+    axis.set(xlabel="false positive rate", ylabel="true positive rate",
+             title="ROC curves on the test split\n(each architecture's seed ensemble)", xlim=(0, 1), ylim=(0, 1.01),
+             aspect="equal")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="lower right")
     figure.savefig(path, dpi=DPI, format="png")
@@ -87,7 +127,7 @@ def plot_review_attention(example: dict, names: dict[str, str], path: Path) -> N
                 continue
             probability = example["probabilities"][kind]
             right = "right" if is_right(probability, example["label"]) else "wrong"
-            header = f"{names[kind]}: p(positive) {probability:.2f}, {right}; {what}"
+            header = f"{names[kind]}, seed {example['seeds'][kind]}: p(positive) {probability:.2f}, {right}; {what}"
             rows = np.asarray(example["weights"][kind][layer])
             if len(rows) == 1:
                 panels.append((header, rows[0]))

@@ -31,9 +31,17 @@ class ModelKind(str, Enum):
 MODEL_KINDS = tuple(kind.value for kind in ModelKind)
 
 
-def stage_of(name: str) -> str:
-    """The DVC stage that writes models/<name>/: train_self, train_mha or baseline."""
-    return name if name == "baseline" else f"train_{name}"
+def stage_of(name: str, seed: int | None = None) -> str:
+    """The DVC stage that writes a model's files: baseline, or train_self@<seed> / train_mha@<seed> (DVC's name for
+    one seed of the `foreach` stages train_self and train_mha)."""
+    if name == "baseline":
+        return name
+    return f"train_{name}" + (f"@{seed}" if seed is not None else "")
+
+
+def model_dir(models: Path, name: str, seed: int | None = None) -> Path:
+    """Where a stage writes a model's files: models/baseline/, or models/<self|mha>/seed-<seed>/."""
+    return models / name if name == "baseline" else models / name / f"seed-{seed}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ class TrainParams:
     batch_size: int
     epochs: int
     patience: int
-    seed: int
+    seeds: list[int]  # each model trains once per seed (DVC stages train_self@<seed>, train_mha@<seed>)
     device: str
     resume: bool
 
@@ -163,6 +171,12 @@ class TrainParams:
         found += _at_least("train.batch_size", self.batch_size, 1)
         found += _at_least("train.epochs", self.epochs, 1)
         found += _at_least("train.patience", self.patience, 1)
+        if not self.seeds:
+            found.append("train.seeds is empty: give at least one seed, e.g. [42, 43, 44]")
+        repeated = sorted({seed for seed in self.seeds if self.seeds.count(seed) > 1})
+        if repeated:
+            found.append(f"train.seeds lists {', '.join(map(str, repeated))} more than once: each seed trains once")
+        found += [f"train.seeds has {seed}: a seed must be >= 0" for seed in self.seeds if seed < 0]
         found += _choice("train.device", self.device, DEVICES)
         return found
 
@@ -193,17 +207,24 @@ class Params:
     train: TrainParams
     mlflow: MlflowParams
 
-    def for_model(self, kind: str) -> dict[str, object]:
-        """The params one model's training depends on, flat with dotted names (as dvc.yaml lists them)."""
+    def for_model(self, kind: str, seed: int) -> dict[str, object]:
+        """The params one model's training with one seed depends on, flat with dotted names (as dvc.yaml lists
+        them): `train.seed` in place of the whole list."""
         model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "hops", "dropout"),
                         "mha": ("embed_dim", "hidden_dim", "heads", "hops", "dropout")}[kind]
-        flat = _dotted("data", self.data) | _dotted("tokenize", self.tokenize) | _dotted("train", self.train)
+        train = {key: value for key, value in _dotted("train", self.train).items() if key != "train.seeds"}
+        flat = _dotted("data", self.data) | _dotted("tokenize", self.tokenize) | train | {"train.seed": seed}
         return flat | {f"model.{k}": getattr(self.model, k) for k in model_fields}
 
+    def flat(self) -> dict[str, object]:
+        """Every param, with dotted names."""
+        return {key: value for field in dataclasses.fields(self) for key, value in
+                _dotted(field.name, getattr(self, field.name)).items()}
+
     def for_baseline(self) -> dict[str, object]:
-        """The params the TF-IDF baseline depends on: the data and its split, the tokenizer's case folding."""
-        seeds_and_case = {"tokenize.lowercase": self.tokenize.lowercase, "train.seed": self.train.seed}
-        return _dotted("data", self.data) | seeds_and_case
+        """The params the TF-IDF baseline depends on: the data and its split (`data.seed`), the tokenizer's case
+        folding. Not `train.seeds`: adding a seed leaves the baseline as it is."""
+        return _dotted("data", self.data) | {"tokenize.lowercase": self.tokenize.lowercase}
 
 
 def model_names(params: Params) -> dict[str, str]:
@@ -269,6 +290,8 @@ def _parse_section(name: str, section_type: type, raw: object, problems: list[st
 
 
 def _has_type(value: object, expected: type) -> bool:
+    if typing.get_origin(expected) is list:
+        return isinstance(value, list) and all(_has_type(item, typing.get_args(expected)[0]) for item in value)
     if isinstance(expected, types.UnionType):
         return any(_has_type(value, option) for option in typing.get_args(expected))
     if expected is float:
@@ -279,6 +302,8 @@ def _has_type(value: object, expected: type) -> bool:
 
 
 def _type_name(expected: type) -> str:
+    if typing.get_origin(expected) is list:
+        return f"a list of {_type_name(typing.get_args(expected)[0])}, e.g. [42, 43, 44]"
     if isinstance(expected, types.UnionType):
         return " or ".join(option.__name__ for option in typing.get_args(expected))
     return expected.__name__

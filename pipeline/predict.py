@@ -24,8 +24,9 @@ from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import read_output
 from pipeline.metrics import classification_metrics
 from pipeline.models import load_checkpoint
-from pipeline.params import DataParams, ModelKind, load_params, stage_of
+from pipeline.params import DataParams, ModelKind, load_params, model_dir, stage_of
 from pipeline.text import Vocabulary
+from pipeline.trained import representative, trained_seeds
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -39,7 +40,9 @@ def main(
     label_column: str = typer.Option(None, help="Score the predictions against this column of --file (a name, or "
                                                 "a position when data.header is false) [default: "
                                                 "data.label_column, when the table has it]."),
-    model: ModelKind = typer.Option(ModelKind.self, help="Which trained model in --models: self or mha."),
+    model: ModelKind = typer.Option(ModelKind.self, help="Which architecture in --models: self or mha."),
+    seed: int = typer.Option(None, help="Which of its seeds [default: the representative seed of train.seeds, the "
+                                        "one with the lowest validation loss, as registered in MLflow]."),
     model_uri: str = typer.Option(None, help="Use this MLflow model instead of --models, e.g. "
                                              "models:/attention-classifier-self/latest or runs:/<run id>/model."),
     top: int = typer.Option(DEFAULT_TOP_WORDS, min=0, help="How many of the most attended words to show."),
@@ -61,8 +64,11 @@ def main(
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         predictions = tracking.load_servable_model(model_uri).predict(reviews, params={"top": top})
     else:
+        if seed is None:
+            seed = representative(trained_seeds(models, model.value, settings.train.seeds)).seed
         classifier = ReviewClassifier(
-            read_output(models / model.value / "model.pt", stage_of(model.value), load_checkpoint),
+            read_output(model_dir(models, model.value, seed) / "model.pt", stage_of(model.value, seed),
+                        load_checkpoint),
             read_output(data / "vocab.json", "tokenize", Vocabulary.load),
             settings.tokenize.eval_max_len, settings.tokenize.keep,
         )

@@ -24,9 +24,17 @@ def percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
+def points(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
 def interval(scores: dict) -> str:
     low, high = 100 * scores["accuracy_ci_low"], 100 * scores["accuracy_ci_high"]
     return f"{percent(scores['accuracy'])} [{low:.2f}, {high:.2f}]"
+
+
+def short_name(names: dict[str, str], kind: str) -> str:
+    return names[kind].split(" (")[0]
 
 
 def majority_share(scores: dict) -> float:
@@ -35,59 +43,164 @@ def majority_share(scores: dict) -> float:
     return max(positives, scores["test_samples"] - positives) / scores["test_samples"]
 
 
+INTERVAL_METHOD = (
+    "The interval adds the two sources of noise: the spread of each architecture's mean accuracy over its seeds (as "
+    "in Welch's t-test) and the test sample's noise in the per-review difference between the two architectures; it "
+    "uses Student's t with Welch-Satterthwaite degrees of freedom."
+)
+
+
+def verdict_line(comparison: dict, names: dict[str, str]) -> str:
+    """The verdict in one line: for the comparison run's description and evaluate's output."""
+    gap = f"{points(comparison['difference'])} points"
+    first, second = short_name(names, "self"), short_name(names, "mha")
+    if comparison["ci_low"] is None:
+        return (f"One seed per model: this compares two trained models, not the architectures ({first} minus "
+                f"{second}: {gap})")
+    spread = f"{gap} [{points(comparison['ci_low'])}, {points(comparison['ci_high'])}]"
+    if comparison["resolved"]:
+        return f"{short_name(names, comparison['winner'])} is better over {comparison['seeds']} seeds: {spread}"
+    return f"Not resolved with {comparison['seeds']} seeds: {first} minus {second} {spread}"
+
+
 def verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
-    """Paragraphs that answer: which attention wins, is the gap real, did both learn, how far from the baseline."""
-    self_, mha = metrics["self"], metrics["mha"]
-    paired = metrics["self_vs_mha"]
-    disagreements = paired["only_self_right"] + paired["only_mha_right"]
-    gap = 100 * (self_["accuracy"] - mha["accuracy"])
-    evidence = (f"Of the {self_['test_samples']:,} test reviews, {disagreements:,} are classified right by exactly one "
-                f"model: {paired['only_self_right']:,} by self-attention, {paired['only_mha_right']:,} by multi-head "
-                f"attention; McNemar's exact test gives p = {paired['mcnemar_p_value']:.3g}.")
-    if paired["mcnemar_p_value"] < SIGNIFICANCE:
-        winner, loser = ("self", "mha") if gap > 0 else ("mha", "self")
-        w, lo = metrics[winner], metrics[loser]
-        headline = (f"**{names[winner]} is better**: {interval(w)} against {interval(lo)} ({abs(gap):.2f} points). "
-                    f"{evidence} A gap this lopsided would arise by chance less than {SIGNIFICANCE:.0%} of the time. "
-                    f"It has {w['params'] / lo['params']:.2f}x the parameters of the other model and took "
-                    f"{w['train_seconds'] / lo['train_seconds']:.2f}x its training time.")
+    """Paragraphs that answer: which attention wins, beyond seeds and test reviews; did every seed learn; how far
+    from the baseline."""
+    comparison = metrics["comparison"]
+    paragraphs = [did_not_learn(metrics[kind], names[kind]) for kind in MODEL_KINDS]
+    paragraphs = [paragraph for paragraph in paragraphs if paragraph]
+    if comparison["ci_low"] is None:
+        paragraphs += single_seed_verdict(metrics, names)
     else:
-        headline = (f"**No significant difference**: {names['self']} {interval(self_)}, {names['mha']} "
-                    f"{interval(mha)} ({abs(gap):.2f} points apart). {evidence} Since p >= {SIGNIFICANCE}, the "
-                    f"gap is within what chance produces on this test set: call it a tie.")
-    paragraphs = []
-    for kind in MODEL_KINDS:
-        majority = majority_share(metrics[kind])
-        if metrics[kind]["accuracy_ci_low"] <= majority:
-            paragraphs.append(
-                f"**{names[kind]} did not learn**: its accuracy {interval(metrics[kind])} is not clearly better than "
-                f"always answering the more common label ({percent(majority)}). See its learning curves below; more "
-                f"epochs, more data or another `train.lr` may help."
-            )
-    paragraphs.append(headline)
-    baseline, best = metrics["baseline"], max(MODEL_KINDS, key=lambda kind: metrics[kind]["accuracy"])
-    distance = 100 * (baseline["accuracy"] - metrics[best]["accuracy"])
+        paragraphs.append(seeds_verdict(metrics, names))
+    best = max(MODEL_KINDS, key=lambda kind: metrics[kind]["mean"]["accuracy"])
+    baseline = metrics["baseline"]
+    distance = 100 * (baseline["accuracy"] - metrics[best]["mean"]["accuracy"])
     paragraphs.append(
         f"For scale, {names['baseline']} scores {interval(baseline)} after {baseline['train_seconds']:.1f} s of "
-        f"fitting: {abs(distance):.2f} points {'above' if distance > 0 else 'below'} the better attention model."
+        f"fitting: {abs(distance):.2f} points {'above' if distance > 0 else 'below'} the better architecture's mean."
     )
     return paragraphs
 
 
+def did_not_learn(scores: dict, name: str) -> str | None:
+    majority = majority_share(scores["ensemble"] | {"test_samples": scores["test_samples"]})
+    failed = [seed for seed, scored in scores["seeds"].items() if scored["accuracy_ci_low"] <= majority]
+    if not failed:
+        return None
+    return (f"**{name} did not learn with seed{'s' if len(failed) > 1 else ''} {', '.join(failed)}**: "
+            f"{'its accuracy is' if len(failed) == 1 else 'their accuracies are'} not clearly better than always "
+            f"answering the more common label ({percent(majority)}). See the learning curves below; more epochs, more "
+            f"data or another `train.lr` may help.")
+
+
+def seeds_verdict(metrics: dict[str, dict], names: dict[str, str]) -> str:
+    comparison = metrics["comparison"]
+    seeds = comparison["seeds"]
+    means = {kind: percent(metrics[kind]["mean"]["accuracy"]) for kind in MODEL_KINDS}
+    spread = (f"{points(comparison['difference'])} points, 95% interval [{points(comparison['ci_low'])}, "
+              f"{points(comparison['ci_high'])}]")
+    if comparison["resolved"]:
+        winner = comparison["winner"]
+        loser = next(kind for kind in MODEL_KINDS if kind != winner)
+        w, lo = metrics[winner], metrics[loser]
+        return (f"**{names[winner]} is better**: mean test accuracy {means[winner]} against {means[loser]} over "
+                f"{seeds} seeds each; {short_name(names, 'self').lower()} minus {short_name(names, 'mha').lower()} is "
+                f"{spread}, which excludes zero. {INTERVAL_METHOD} It has {w['params'] / lo['params']:.2f}x the "
+                f"parameters of the other model and took {w['train_seconds'] / lo['train_seconds']:.2f}x its "
+                f"training time per seed.")
+    needed = comparison["seeds_needed"]
+    if needed is not None:
+        more = (f"If the gap and the seeds' spread stay as measured, about {needed} seeds per architecture would "
+                f"resolve a gap of this size (`dvc exp run -S 'train.seeds=[...]'`; each added seed trains only "
+                f"itself).")
+    elif comparison["difference"] == 0:
+        more = "The two means are equal: no number of seeds would name a winner."
+    else:
+        more = ("More seeds alone would not resolve a gap this small: the test set's own noise is already as large "
+                "as the gap; only a larger test set (or a larger gap) would.")
+    return (f"**Not resolved with {seeds} seeds**: {names['self']} {means['self']}, {names['mha']} {means['mha']} "
+            f"(mean test accuracy over {seeds} seeds each). Self-attention minus multi-head attention is {spread}, "
+            f"which includes zero: the architectures' difference, if any, is within the noise of training seeds and "
+            f"test reviews. {more} {INTERVAL_METHOD}")
+
+
+def single_seed_verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
+    """One seed per model: McNemar's test answers the narrower question of whether these two trained models differ."""
+    self_, mha = (metrics[kind]["ensemble"] for kind in MODEL_KINDS)
+    seed = next(iter(metrics["self"]["seeds"]))
+    paired = metrics["self_vs_mha"]["ensemble"]
+    disagreements = paired["only_self_right"] + paired["only_mha_right"]
+    gap = 100 * (self_["accuracy"] - mha["accuracy"])
+    caution = (f"**One seed per model (`train.seeds` = [{seed}]): this compares two trained models, not the two "
+               f"architectures.** Another seed can reverse it: the seeds' own spread is not measured. For a verdict "
+               f"about the architectures train at least three seeds (the default, `train.seeds: [42, 43, 44]`).")
+    evidence = (f"Of the {metrics['self']['test_samples']:,} test reviews, {disagreements:,} are classified right by "
+                f"exactly one model: {paired['only_self_right']:,} by self-attention, {paired['only_mha_right']:,} by "
+                f"multi-head attention; McNemar's exact test gives p = {paired['mcnemar_p_value']:.3g}.")
+    if paired["mcnemar_p_value"] < SIGNIFICANCE:
+        winner = "self" if gap > 0 else "mha"
+        loser = "mha" if winner == "self" else "self"
+        headline = (f"**These two trained models differ**: the {short_name(names, winner).lower()} model "
+                    f"{interval(metrics[winner]['ensemble'])} against {interval(metrics[loser]['ensemble'])} "
+                    f"({abs(gap):.2f} points). {evidence} A gap this lopsided between these two sets of weights would "
+                    f"arise by chance less than {SIGNIFICANCE:.0%} of the time.")
+    else:
+        headline = (f"**No significant difference between these two trained models**: {names['self']} "
+                    f"{interval(self_)}, {names['mha']} {interval(mha)} ({abs(gap):.2f} points apart). {evidence} "
+                    f"Since p >= {SIGNIFICANCE}, the gap is within what chance produces on this test set.")
+    return [caution, headline]
+
+
 def results_table(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
+    """The headline: each architecture's spread over seeds and its seed ensemble, beside the baseline."""
     lines = [
-        f"| model | accuracy [{CONFIDENCE:.0%} CI] | F1 | ROC AUC | parameters | training time (s) | epochs (best) "
-        f"| throughput (reviews/s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | mean accuracy (std) | lowest - highest | seed ensemble [95% CI] | F1 (mean) | ROC AUC (mean) "
+        "| parameters | training time per seed (s) | training time, all seeds (s) | throughput (reviews/s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in (*MODEL_KINDS, "baseline"):
-        m = metrics[name]
-        epochs = f"{m['epochs']} ({m['best_epoch']})" if "epochs" in m else "-"
-        throughput = f"{m['throughput']:,.0f}" if "throughput" in m else "-"
-        lines.append(f"| {names[name]} | {interval(m)} | {m['f1']:.4f} | {m['roc_auc']:.4f} | {m['params']:,} | "
-                     f"{m['train_seconds']:.1f} | {epochs} | {throughput} |")
-    lines += ["", f"The baseline's parameters are its n-gram weights ({metrics['baseline']['features']:,} word "
-                  f"unigrams and bigrams seen in at least two training reviews) plus a bias."]
+    for kind in MODEL_KINDS:
+        m = metrics[kind]
+        lines.append(
+            f"| {names[kind]} | {percent(m['mean']['accuracy'])} ({100 * m['std']['accuracy']:.2f}) | "
+            f"{percent(m['min']['accuracy'])} - {percent(m['max']['accuracy'])} | {interval(m['ensemble'])} | "
+            f"{m['mean']['f1']:.4f} | {m['mean']['roc_auc']:.4f} | {m['params']:,} | {m['train_seconds']:.1f} | "
+            f"{m['train_seconds_total']:.1f} | {m['throughput']:,.0f} |")
+    b = metrics["baseline"]
+    lines.append(f"| {names['baseline']} | {percent(b['accuracy'])} | - | {interval(b)} | {b['f1']:.4f} | "
+                 f"{b['roc_auc']:.4f} | {b['params']:,} | {b['train_seconds']:.1f} | {b['train_seconds']:.1f} | - |")
+    seeds = len(metrics["self"]["seeds"])
+    lines += ["", f"Mean, std, lowest and highest are over the {seeds} seed{'s' if seeds > 1 else ''} of "
+                  f"`train.seeds`; the seed ensemble averages the seeds' probabilities. The baseline is fitted once "
+                  f"(it has no training seed); its parameters are its n-gram weights "
+                  f"({b['features']:,} word unigrams and bigrams seen in at least two training reviews) plus a bias."]
+    return lines
+
+
+def seeds_table(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
+    lines = [f"| model | seed | accuracy [{CONFIDENCE:.0%} CI] | F1 | ROC AUC | epochs (best) | validation loss "
+             f"| training time (s) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for kind in MODEL_KINDS:
+        for seed, m in metrics[kind]["seeds"].items():
+            marked = f"**{seed}**" if int(seed) == metrics[kind]["representative_seed"] else seed
+            lines.append(f"| {short_name(names, kind)} | {marked} | {interval(m)} | {m['f1']:.4f} | "
+                         f"{m['roc_auc']:.4f} | {m['epochs']} ({m['best_epoch']}) | {m['val_loss']:.4f} | "
+                         f"{m['train_seconds']:.1f} |")
+    lines += ["", "In bold, each architecture's representative seed: the one with the lowest validation loss (chosen "
+                  "without the test set). It is the model registered in MLflow, the one `python -m pipeline.predict` "
+                  "uses, and the one whose attention is pictured below."]
+    return lines
+
+
+def paired_table(metrics: dict[str, dict]) -> list[str]:
+    lines = ["| models compared | only self-attention right | only multi-head right | McNemar p |",
+             "|---|---:|---:|---:|"]
+    for name, paired in metrics["self_vs_mha"].items():
+        which = "seed ensembles" if name == "ensemble" else f"seed {name} of each"
+        lines.append(f"| {which} | {paired['only_self_right']:,} | {paired['only_mha_right']:,} | "
+                     f"{paired['mcnemar_p_value']:.3g} |")
+    lines += ["", "McNemar's exact test asks whether two trained models err at different rates on this test set; "
+                  "it knows nothing of the seeds' spread, so it is no test of the architectures."]
     return lines
 
 
@@ -145,7 +258,8 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
         "Then the multi-head model's heads, which come before its pooling: there a token's weight is the attention "
         "it receives averaged over all query positions, how much the heads read from it (their output is added to "
         "the LSTM states, which the pooling then weights). "
-        "The reviews are drawn with `data.seed`, one of each kind that occurs.",
+        "The reviews are drawn with `data.seed`, one of each kind that occurs; each architecture is shown by its "
+        "representative seed (named above each picture).",
         "",
     ]
     if not examples:
@@ -153,7 +267,7 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
     for example, figure in zip(examples, figures):
         label = "positive" if example["label"] else "negative"
         verdicts = ", ".join(
-            f"{names[kind].split(' (')[0]} {example['probabilities'][kind]:.2f} "
+            f"{short_name(names, kind)} seed {example['seeds'][kind]} {example['probabilities'][kind]:.2f} "
             f"({'right' if is_right(example['probabilities'][kind], example['label']) else 'wrong'})"
             for kind in MODEL_KINDS
         )
@@ -163,12 +277,50 @@ def attention_section(examples: list[dict], figures: list[str], names: dict[str,
     return lines
 
 
+def with_timings(scores: dict[str, dict], timings: dict[str, dict]) -> dict[str, dict]:
+    """metrics.json's entries with timings.json's added, down to each seed's."""
+    merged = {}
+    for name, values in scores.items():
+        timed = timings.get(name, {})
+        merged[name] = values | {key: value for key, value in timed.items() if key != "seeds"}
+        if "seeds" in timed:
+            merged[name]["seeds"] = {seed: scored | timed["seeds"][seed] for seed, scored in values["seeds"].items()}
+    return merged
+
+
+def mlflow_section(params: Params, names: dict[str, str], seed_runs: dict[str, dict[str, dict]], baseline_run: dict,
+                   recorded: dict, tracking_uri: str) -> list[str]:
+    def link(run_id: str) -> str:
+        return ui_link(tracking_uri, recorded["experiment_id"], run_id)
+
+    comparison = recorded["comparison_run_id"]
+    lines = [
+        f"Experiment [`{params.mlflow.experiment}`]({ui_link(tracking_uri, recorded['experiment_id'])}) in "
+        f"`{tracking_uri}`. This pipeline run's [comparison run `{comparison}`]({link(comparison)}) holds the means, "
+        f"the interval, the verdict and this report (under `report/`); every seed's run and the baseline's are "
+        f"nested under it.",
+        "",
+    ]
+    for kind in MODEL_KINDS:
+        registered = recorded["registered"][kind]
+        runs = ", ".join(f"[seed {seed}]({link(run['run_id'])})" for seed, run in seed_runs[kind].items())
+        lines.append(f"- {names[kind]}: {runs}; registered as `models:/{registered['name']}/{registered['version']}` "
+                     f"(seed {registered['seed']}, the lowest validation loss)")
+    lines += [f"- {names['baseline']}: [run `{baseline_run['run_id']}`]({link(baseline_run['run_id'])})", ""]
+    if not is_server(tracking_uri):
+        lines += ["The links open `mlflow ui` at its default address: start it in the project folder with "
+                  "`mlflow ui --backend-store-uri sqlite:///mlflow.db`.", ""]
+    return lines
+
+
 def render_report(
     params: Params,
     metrics: dict[str, dict],
     by_length: pd.DataFrame,
     examples: list[dict],
-    runs: dict[str, dict],
+    seed_runs: dict[str, dict[str, dict]],
+    baseline_run: dict,
+    recorded: dict,
     commit: str,
     experiment: str | None,
     figures: dict[str, str | list[str]],
@@ -180,11 +332,6 @@ def render_report(
     keep = tok.keep.replace("_", " and ")
     source = {"imdb": f"IMDB reviews from {data.url}", "csv": f"your table `{data.path}`",
               "synthetic": "the built-in synthetic corpus"}[data.source]
-    links = [f"- {names[name]}: [run `{run['run_id']}`]({ui_link(tracking_uri, run['experiment_id'], run['run_id'])})"
-             + (f"; model `models:/{run['registered_model']}/{run['registered_version']}`"
-                if "registered_model" in run else "")
-             for name, run in runs.items()]
-    experiment_link = ui_link(tracking_uri, runs["self"]["experiment_id"])
     lines = [
         "# Self-attention vs multi-head attention",
         "",
@@ -198,7 +345,15 @@ def render_report(
         "",
         *results_table(metrics, names),
         "",
-        f"![ROC curves]({figures['roc']})",
+        f"![Every seed's test accuracy]({figures['seeds']})",
+        "",
+        f"![ROC curves of the seed ensembles]({figures['roc']})",
+        "",
+        "## Every seed",
+        "",
+        *seeds_table(metrics, names),
+        "",
+        *paired_table(metrics),
         "",
         "## Parameters by part",
         "",
@@ -210,16 +365,16 @@ def render_report(
         "",
         "## Learning curves",
         "",
-        f"![Training (dashed) and validation (solid) loss and accuracy per epoch]({figures['curves']})",
+        f"![Training and validation loss and accuracy per epoch, every seed and their mean]({figures['curves']})",
         "",
-        f"Early stopping keeps the weights of the epoch with the lowest validation loss "
-        f"(patience {train.patience}).",
+        f"Every seed's curves are drawn thin, their mean bold. Early stopping keeps the weights of the epoch with the "
+        f"lowest validation loss (patience {train.patience}).",
         "",
         "## Accuracy by review length",
         "",
-        "Does attention help on long reviews? Test reviews grouped by their length in tokens (groups without "
-        f"reviews left out). Training cut reviews over `tokenize.max_len` = {tok.max_len} tokens to their "
-        f"{keep}; evaluation read up to `tokenize.eval_max_len` = {tok.eval_max_len}.",
+        "Does attention help on long reviews? The seed ensembles' test accuracy, reviews grouped by their length in "
+        f"tokens (groups without reviews left out). Training cut reviews over `tokenize.max_len` = {tok.max_len} "
+        f"tokens to their {keep}; evaluation read up to `tokenize.eval_max_len` = {tok.eval_max_len}.",
         "",
         *length_table(by_length, names),
         "",
@@ -238,18 +393,12 @@ def render_report(
         f"reviews cut to their {keep}: to {tok.max_len} tokens for training, {tok.eval_max_len} for validation "
         f"and test.",
         f"- Training: Adam lr {train.lr}, batch {train.batch_size}, up to {train.epochs} epochs, early stopping "
-        f"patience {train.patience} on validation loss, seed {train.seed}, device {train.device}.",
+        f"patience {train.patience} on validation loss, seeds {', '.join(map(str, train.seeds))} (each seed sets the "
+        f"initial weights, dropout and batch order), device {train.device}.",
         f"- Code: git commit `{commit}`" + (f", DVC experiment `{experiment}`" if experiment else "") + ".",
         "",
         "## MLflow",
         "",
-        f"Experiment [`{params.mlflow.experiment}`]({experiment_link}) in `{tracking_uri}`. Runs (this report and "
-        f"its pictures are attached to both models' runs under `report/`):",
-        "",
-        *links,
-        "",
-        *([] if is_server(tracking_uri) else [
-            "The links open `mlflow ui` at its default address: start it in the project folder with "
-            "`mlflow ui --backend-store-uri sqlite:///mlflow.db`.", ""]),
+        *mlflow_section(params, names, seed_runs, baseline_run, recorded, tracking_uri),
     ]
     return "\n".join(lines)

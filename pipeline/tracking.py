@@ -24,6 +24,7 @@ from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.http_dataset_source import HTTPDatasetSource
+from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
@@ -170,17 +171,21 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run_tags(kind: str, stage: str) -> dict[str, str]:
+def run_tags(stage: str, **labels: str | int) -> dict[str, str]:
+    """The DVC stage, the code's commit and the DVC experiment a run belongs to, with `labels` (model, seed)."""
     commit = git_commit()
-    tags = {"model": kind, "dvc.stage": stage, "git.commit": commit, "mlflow.source.git.commit": commit}
+    tags = {key: str(value) for key, value in labels.items()}
+    tags |= {"dvc.stage": stage, "git.commit": commit, "mlflow.source.git.commit": commit}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     return tags
 
 
-def run_name(kind: str) -> str:
+def run_name(what: str, seed: int | None = None) -> str:
+    """e.g. self-seed42, or self-seed42-brave-owl in DVC experiment brave-owl."""
+    name = what + (f"-seed{seed}" if seed is not None else "")
     experiment = os.environ.get("DVC_EXP_NAME")
-    return f"{kind}-{experiment}" if experiment else kind
+    return f"{name}-{experiment}" if experiment else name
 
 
 def dataset_source(data: DataParams) -> DatasetSource:
@@ -243,6 +248,23 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
         mlflow.log_metrics(metrics, step=step)
 
 
+def nest_runs(parent_id: str, run_ids: list[str]) -> None:
+    """Show the runs under `parent_id` in the MLflow UI. A seed run that DVC's cache lets a later pipeline run reuse
+    moves under that run's comparison."""
+    client = MlflowClient()
+    with interrupts.held():
+        for run_id in run_ids:
+            client.set_tag(run_id, "mlflow.parentRunId", parent_id)
+
+
+def register_model(model_uri: str, name: str, tags: dict[str, str], description: str) -> str:
+    """A new version of registered model `name` for a logged model; returns its version number."""
+    with interrupts.held():
+        registered = mlflow.register_model(model_uri, name, tags=tags)
+        MlflowClient().update_model_version(name, registered.version, description)
+    return str(registered.version)
+
+
 def attach_report(run_id: str, report: Path, figures: Path) -> None:
     """The report and its pictures, under `report/` in a finished run's artifacts."""
     with reopened_run(run_id), interrupts.held():
@@ -250,21 +272,25 @@ def attach_report(run_id: str, report: Path, figures: Path) -> None:
         mlflow.log_artifacts(str(figures), artifact_path="report/figures")
 
 
-def run_description(params: Params, kind: str, train_reviews: int, val_reviews: int = 0) -> str:
+def run_description(params: Params, kind: str, train_reviews: int, val_reviews: int = 0,
+                    seed: int | None = None) -> str:
     """The one line the MLflow UI shows for a run: which model, on which reviews, with which key settings."""
     data, model, train = params.data, params.model, params.train
-    origin = {"imdb": "IMDB", "csv": data.path, "synthetic": "the synthetic corpus"}[data.source]
     reviews = f"{train_reviews:,} train" + (f" / {val_reviews:,} validation" if val_reviews else "") + " reviews"
     if kind == "baseline":
-        return f"{model_names(params)[kind]} on {origin} ({reviews}); seed {train.seed}"
-    return (f"{model_names(params)[kind]} on {origin} ({reviews}); embed {model.embed_dim}, hidden {model.hidden_dim}, "
-            f"dropout {model.dropout}; Adam lr {train.lr}, batch {train.batch_size}, up to {train.epochs} epochs, "
-            f"seed {train.seed}")
+        return f"{model_names(params)[kind]} on {data_origin(data)} ({reviews}); seed {data.seed}"
+    return (f"{model_names(params)[kind]} on {data_origin(data)} ({reviews}); embed {model.embed_dim}, hidden "
+            f"{model.hidden_dim}, dropout {model.dropout}; Adam lr {train.lr}, batch {train.batch_size}, up to "
+            f"{train.epochs} epochs, seed {seed}")
 
 
-def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, registered_name: str) -> ModelInfo:
-    """Log the trained model as an MLflow model that takes raw text (see pipeline/servable.py) and register
-    it as a new version of `registered_name`."""
+def data_origin(data: DataParams) -> str:
+    return {"imdb": "IMDB", "csv": data.path, "synthetic": "the synthetic corpus"}[data.source]
+
+
+def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams) -> ModelInfo:
+    """Log the trained model as an MLflow model that takes raw text (see pipeline/servable.py); evaluate registers
+    one seed's model per architecture."""
     from pipeline.classifier import DEFAULT_TOP_WORDS  # here, not at the top: it imports torch, which the
     # stages that only record runs (baseline, report) would otherwise load for nothing
 
@@ -279,6 +305,5 @@ def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, reg
             model_config={"max_len": tokenize.eval_max_len, "keep": tokenize.keep},
             code_paths=[str(PACKAGE_DIR)],
             input_example=(SERVABLE_INPUT_EXAMPLE, {"top": DEFAULT_TOP_WORDS}),
-            registered_model_name=registered_name,
             pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in SERVED_PACKAGES],
         )

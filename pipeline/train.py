@@ -1,8 +1,8 @@
-"""Stages 3 and 4: train one classifier (`--model self` or `--model mha`) and record it in MLflow.
+"""Stages train_self@<seed> and train_mha@<seed>: train one classifier with one seed and record it in MLflow.
 
-Writes models/<model>/: model.pt (weights + config), history.csv (per-epoch curves, a DVC plot),
-train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics to, and the logged model:
-raw text in, registered as `mlflow.registered_model`-<model>).
+Writes models/<model>/seed-<seed>/: model.pt (weights + config), history.csv (per-epoch curves, a DVC plot),
+train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics to, and the logged MLflow model:
+raw text in; evaluate registers one seed's model per pipeline run).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pipeline import tracking
 from pipeline.errors import reports_errors
 from pipeline.files import atomic_path, read_output, write_json
 from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
-from pipeline.params import ModelKind, load_params, stage_of
+from pipeline.params import ModelKind, load_params, model_dir, stage_of
 from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything
 
@@ -28,29 +28,33 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @reports_errors
 def main(
     model: ModelKind = typer.Option(..., help="self: BiRNN + self-attention; mha: LSTM + multi-head attention."),
+    seed: int = typer.Option(..., min=0, help="Seed of the weights' initialisation, dropout and batch order "
+                                              "(one of train.seeds)."),
     params: Path = typer.Option(Path("params.yaml"), help="Parameters file."),
     data: Path = typer.Option(Path("data/processed"), help="Output of tokenize."),
-    out: Path = typer.Option(None, help="Output folder [default: models/<model>]."),
+    out: Path = typer.Option(None, help="Output folder [default: models/<model>/seed-<seed>]."),
 ) -> None:
-    """Train one attention classifier with early stopping and log it to MLflow."""
+    """Train one attention classifier with one seed, with early stopping, and log it to MLflow."""
     kind = model.value
     settings = load_params(params)
     vocab_path = data / "vocab.json"
     vocab = read_output(vocab_path, "tokenize", Vocabulary.load)
     train, val = (read_output(data / f"{split}.npz", "tokenize", EncodedSplit.load) for split in ("train", "val"))
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
-    out = out or Path("models") / kind
+    out = out or model_dir(Path("models"), kind, seed)
     device = resolve_device(settings.train.device)
 
-    seed_everything(settings.train.seed)
+    seed_everything(seed)
     config = ModelConfig(kind=kind, vocab_size=len(vocab), **asdict(settings.model))
     network = build_model(config).to(device)
     parameter_count = count_parameters(network)
-    typer.echo(f"{kind}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; {device}")
+    typer.echo(f"{kind} seed {seed}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; "
+               f"{device}")
 
-    description = tracking.run_description(settings, kind, len(train), len(val))
-    with tracking.recorded_run(tracking.run_name(kind), tracking.run_tags(kind, stage_of(kind)), description) as run:
-        tracking.log_params(settings.for_model(kind) | {"parameters": parameter_count})
+    description = tracking.run_description(settings, kind, len(train), len(val), seed)
+    tags = tracking.run_tags(stage_of(kind, seed), model=kind, seed=seed)
+    with tracking.recorded_run(tracking.run_name(kind, seed), tags, description) as run:
+        tracking.log_params(settings.for_model(kind, seed) | {"parameters": parameter_count})
         for split, context, encoded in (("train", "training", train), ("val", "validation", val)):
             tracking.log_token_split(settings.data, split, context, encoded.ids, encoded.lengths, encoded.labels)
 
@@ -61,10 +65,11 @@ def main(
                 f"val loss {result.val_loss:.4f} acc {result.val_accuracy:.4f} | {result.seconds:.1f}s"
             )
 
-        result = fit(network, Batches(train, device), Batches(val, device), settings.train, report_epoch,
-                     checkpoint=out / "checkpoint.pt")
+        result = fit(network, Batches(train, device), Batches(val, device), settings.train, seed,
+                     report_epoch, checkpoint=out / "checkpoint.pt")
         best = result.history[result.best_epoch - 1]
         train_metrics = {
+            "seed": seed,
             "params": parameter_count,
             "params_by_part": parameters_by_part(network),
             "epochs": len(result.history),
@@ -78,8 +83,7 @@ def main(
         }
         tracking.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
         save_checkpoint(network.cpu(), out / "model.pt")
-        registered_name = settings.mlflow.registered_name(kind)
-        logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize, registered_name)
+        logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize)
 
         history = pd.DataFrame([asdict(epoch) for epoch in result.history])
         with atomic_path(out / "history.csv") as partial:
@@ -87,11 +91,11 @@ def main(
         write_json(out / "train_metrics.json", train_metrics)
         write_json(out / "mlflow_run.json", {
             "run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": logged.model_uri,
-            "registered_model": registered_name, "registered_version": logged.registered_model_version,
         })
-    typer.echo(f"{kind}: best epoch {result.best_epoch}, val accuracy {best.val_accuracy:.4f}, "
+    typer.echo(f"{kind} seed {seed}: best epoch {result.best_epoch}, val accuracy {best.val_accuracy:.4f}, "
                f"{result.seconds:.1f}s -> {out}")
-    typer.echo(f"{kind}: MLflow run {tracking.ui_link(tracking.tracking_uri(), run.info.experiment_id, run.info.run_id)}")
+    link = tracking.ui_link(tracking.tracking_uri(), run.info.experiment_id, run.info.run_id)
+    typer.echo(f"{kind} seed {seed}: MLflow run {link}")
 
 
 if __name__ == "__main__":

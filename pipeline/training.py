@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -28,12 +28,13 @@ MAX_GRAD_NORM = 5.0  # clips the rare exploding RNN gradient; well above typical
 BUCKET_BATCHES = 50  # batches per sorted bucket: similar lengths, yet still shuffled
 # cuDNN builds a kernel plan for every new input shape (attention and RNN alike), which on an H200 cost more
 # than the work itself: train_mha trained 4x faster with batch widths rounded up to a multiple of 32 than with
-# exact ones (README, Performance). The CPU has no such cost: there every batch stays trimmed to its longest review.
+# exact ones (docs/performance.md). The CPU has no such cost: there every batch stays trimmed to its longest review.
 CUDA_WIDTH_MULTIPLE = 32
 # Scoring a split: on the CPU, batches of 64 reviews ran 1.6x faster than 512 (the LSTM's working set stays in
-# cache; README, Performance), while a GPU wants wide batches.
+# cache; docs/performance.md), while a GPU wants wide batches.
 CPU_INFERENCE_BATCH = 64
 CUDA_INFERENCE_BATCH = 512
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,12 @@ def fit(
     train: Batches,
     val: Batches,
     params: TrainParams,
+    seed: int,
     on_epoch: Callable[[EpochResult], None] = lambda result: None,
     checkpoint: Path | None = None,
 ) -> TrainingResult:
-    """Train with Adam until `params.epochs` or `params.patience` epochs without a better validation loss.
+    """Train with Adam until `params.epochs` or `params.patience` epochs without a better validation loss,
+    batches drawn in the order `seed` gives.
 
     The model ends holding the weights of its best validation epoch. After every epoch the whole training
     state is saved to `checkpoint` (when given); with `params.resume` a run continues from there, exactly
@@ -129,8 +132,8 @@ def fit(
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)  # one kernel for all tensors
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    state = TrainingState(np.random.default_rng(params.seed))
-    fingerprint = training_fingerprint(model, train, params)
+    state = TrainingState(np.random.default_rng(seed))
+    fingerprint = training_fingerprint(model, train, params, seed)
     if checkpoint is not None and params.resume and checkpoint.is_file():
         try:
             state = TrainingState.load(checkpoint, model, optimizer, fingerprint)
@@ -214,14 +217,14 @@ class TrainingState:
         return cls(rng, history, saved["best_loss"], saved["best_epoch"], saved["best_weights"], saved["seconds"])
 
 
-def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams) -> str:
+def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams, seed: int) -> str:
     """What a checkpoint must match to be resumed: the model's config and the layout of its weights (a checkpoint
     from code that built the same config into other layers is refused, not half-loaded), the training data and the
     params that shape the optimisation (not `epochs` or `patience`, so a finished run can be given more epochs)."""
     digest = hashlib.sha256(train.ids.numpy().tobytes())
     digest.update(train.labels.numpy().tobytes())
     layout = [(name, tuple(weight.shape)) for name, weight in model.state_dict().items()]
-    digest.update(repr((model.config, layout, params.lr, params.batch_size, params.seed)).encode())
+    digest.update(repr((model.config, layout, params.lr, params.batch_size, seed)).encode())
     return digest.hexdigest()
 
 
@@ -244,12 +247,12 @@ def predict_proba(model: nn.Module, batches: Batches) -> np.ndarray:
     return probabilities
 
 
-def timed_predictions(models: dict[str, nn.Module], batches: Batches) -> dict[str, tuple[np.ndarray, float]]:
+def timed_predictions(models: dict[T, nn.Module], batches: Batches) -> dict[T, tuple[np.ndarray, float]]:
     """Each model's probabilities for every review and its inference throughput in reviews per second.
 
-    On the CPU the models score side by side, each in its own thread on an equal share of the cores: two models
-    on one core each finished 1.2x sooner than one after the other on two cores (README, Performance), with the
-    same probabilities. A GPU scores them one after the other."""
+    On the CPU the models score side by side, one per core, each in its own thread: two models on one core each
+    finished 1.2x sooner than one after the other on two cores (docs/performance.md), with the same probabilities.
+    A GPU scores them one after the other."""
 
     def timed(model: nn.Module) -> tuple[np.ndarray, float]:
         started = time.perf_counter()
@@ -257,11 +260,12 @@ def timed_predictions(models: dict[str, nn.Module], batches: Batches) -> dict[st
         return probabilities, len(batches) / (time.perf_counter() - started)
 
     threads = torch.get_num_threads()
-    if batches.device.type != "cpu" or threads < len(models):
+    workers = min(threads, len(models))
+    if batches.device.type != "cpu" or workers < 2:
         return {name: timed(model) for name, model in models.items()}
-    torch.set_num_threads(threads // len(models))
+    torch.set_num_threads(threads // workers)
     try:
-        with ThreadPoolExecutor(len(models)) as pool:
+        with ThreadPoolExecutor(workers) as pool:
             running = {name: pool.submit(timed, model) for name, model in models.items()}
         return {name: future.result() for name, future in running.items()}
     finally:

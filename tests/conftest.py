@@ -41,7 +41,7 @@ def small_params(**overrides) -> dict:
         "data.source": "synthetic", "data.limit": 300,
         "tokenize.vocab_size": 400, "tokenize.max_len": 64, "tokenize.eval_max_len": 128,
         "model.embed_dim": 16, "model.hidden_dim": 16, "model.hops": 2, "model.heads": 2,
-        "train.epochs": 2, "train.batch_size": 32, "train.device": "cpu",
+        "train.epochs": 2, "train.batch_size": 32, "train.seeds": [42], "train.device": "cpu",
     }
     for key, value in (small | overrides).items():
         section, name = key.split(".")

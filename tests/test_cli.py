@@ -41,11 +41,12 @@ def test_bad_params_fail_before_any_work_with_one_line_and_no_traceback(tmp_path
 
 def test_training_without_tokenized_data_says_which_stage_to_run(tmp_path, monkeypatch):
     write_params(tmp_path / "params.yaml", small_params())
-    assert_one_line_error(invoke("train", ["--model", "self"], tmp_path, monkeypatch), "run the tokenize stage first")
+    train = ["--model", "self", "--seed", "42"]
+    assert_one_line_error(invoke("train", train, tmp_path, monkeypatch), "run the tokenize stage first")
     (tmp_path / "data" / "processed").mkdir(parents=True)
     vocab = '{"tokens": ["<pad>", "<unk>", "good"], "lowercase": true}'
     (tmp_path / "data" / "processed" / "vocab.json").write_text(vocab)  # an interrupted tokenize: no splits
-    result = invoke("train", ["--model", "self"], tmp_path, monkeypatch)
+    result = invoke("train", train, tmp_path, monkeypatch)
     assert_one_line_error(result, "train.npz not found: run the tokenize stage first")
 
 
@@ -78,7 +79,7 @@ def test_an_unreachable_mlflow_server_stops_training_before_any_work(tmp_path, m
     prepare_training_data(tmp_path, monkeypatch, small_params())
     uri = "http://127.0.0.1:9"  # the discard port: nothing listens there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    result = invoke("train", ["--model", "mha"], tmp_path, monkeypatch)
+    result = invoke("train", ["--model", "mha", "--seed", "42"], tmp_path, monkeypatch)
     assert_one_line_error(result, f"error: MLflow tracking server {uri} is unreachable")
     assert not (tmp_path / "models").exists()
 
@@ -95,7 +96,7 @@ def test_download_warns_about_reviews_in_both_train_and_test(tmp_path):
 def test_predict_without_a_trained_model_says_which_stage_to_run(tmp_path, monkeypatch):
     write_params(tmp_path / "params.yaml", small_params())
     result = invoke("predict", ["great film", "--model", "mha"], tmp_path, monkeypatch)
-    assert_one_line_error(result, "run the train_mha stage first")
+    assert_one_line_error(result, "run the train_mha@42 stage first")
 
 
 def test_damaged_inputs_are_named_with_how_to_get_them_back(tmp_path, monkeypatch):
@@ -112,26 +113,26 @@ def test_damaged_inputs_are_named_with_how_to_get_them_back(tmp_path, monkeypatc
         path.write_bytes(good)
 
     restore = "is damaged or not what the {} stage writes ("
-    damaged(processed / "vocab.json", ["train", "--model", "self"], "error: data/processed/vocab.json "
-            + restore.format("tokenize"))
-    damaged(processed / "train.npz", ["train", "--model", "self"], "`dvc checkout data/processed/train.npz`, or "
+    train_self = ["train", "--model", "self", "--seed", "42"]
+    damaged(processed / "vocab.json", train_self, "error: data/processed/vocab.json " + restore.format("tokenize"))
+    damaged(processed / "train.npz", train_self, "`dvc checkout data/processed/train.npz`, or "
             "write it again with `dvc repro --force tokenize`")
 
-    checkpoint = tmp_path / "models/self/checkpoint.pt"
+    checkpoint = tmp_path / "models/self/seed-42/checkpoint.pt"
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"not a checkpoint")
     write_params(tmp_path / "params.yaml", params | {"train": params["train"] | {"resume": True}})
-    first = invoke("train", ["--model", "self"], tmp_path, monkeypatch)  # MLflow also says it creates its store
-    assert first.exit_code == 1 and "models/self/checkpoint.pt is damaged (" in first.stderr.splitlines()[-1]
-    assert_one_line_error(invoke("train", ["--model", "self"], tmp_path, monkeypatch),
+    first = invoke("train", train_self[1:], tmp_path, monkeypatch)  # MLflow also says it creates its store
+    assert first.exit_code == 1 and "models/self/seed-42/checkpoint.pt is damaged (" in first.stderr.splitlines()[-1]
+    assert_one_line_error(invoke("train", train_self[1:], tmp_path, monkeypatch),
                           "): delete it, or set train.resume=false to start over")
     write_params(tmp_path / "params.yaml", params)
-    for step in (["train", "--model", "self"], ["train", "--model", "mha"], ["baseline"]):
+    for step in (train_self, ["train", "--model", "mha", "--seed", "42"], ["baseline"]):
         assert invoke(step[0], step[1:], tmp_path, monkeypatch).exit_code == 0, step
 
-    model = tmp_path / "models/mha/model.pt"
-    damaged(model, ["evaluate"], "error: models/mha/model.pt " + restore.format("train_mha"))
-    damaged(model, ["predict", "Fine.", "--model", "mha"], "`dvc repro --force train_mha`")
+    model = tmp_path / "models/mha/seed-42/model.pt"
+    damaged(model, ["evaluate"], "error: models/mha/seed-42/model.pt " + restore.format("train_mha@42"))
+    damaged(model, ["predict", "Fine.", "--model", "mha"], "`dvc repro --force train_mha@42`")
     damaged(processed / "test.npz", ["evaluate"], "data/processed/test.npz " + restore.format("tokenize"),
             data=b"PK\x03\x04 not a zip")
     assert invoke("evaluate", [], tmp_path, monkeypatch).exit_code == 0

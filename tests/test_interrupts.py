@@ -82,7 +82,7 @@ def ready_to_train(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("step", [["train", "--model", "self"], ["evaluate"], ["predict", "Fine."]])
+@pytest.mark.parametrize("step", [["train", "--model", "self", "--seed", "42"], ["evaluate"], ["predict", "Fine."]])
 def test_ctrl_c_while_a_step_imports_exits_at_once_with_one_line(step, tmp_path):
     result = interrupted(step, tmp_path, INTERRUPT_IMPORT="torch")
     assert result.returncode == 130 and result.stdout == "", result
@@ -91,37 +91,39 @@ def test_ctrl_c_while_a_step_imports_exits_at_once_with_one_line(step, tmp_path)
 
 def test_ctrl_c_during_an_epoch_keeps_the_checkpoint_marks_the_run_killed_and_resume_goes_on(ready_to_train):
     folder = ready_to_train
-    checkpoint = folder / "models/self/checkpoint.pt"
-    result = interrupted(["train", "--model", "self"], folder, INTERRUPT_CALL="torch.nn.utils:clip_grad_norm_",
-                         INTERRUPT_ONCE_EXISTS=str(checkpoint))
-    assert_interrupted(result, "interrupted: only models/self/checkpoint.pt was written")
+    checkpoint = folder / "models/self/seed-42/checkpoint.pt"
+    result = interrupted(["train", "--model", "self", "--seed", "42"], folder,
+                         INTERRUPT_CALL="torch.nn.utils:clip_grad_norm_", INTERRUPT_ONCE_EXISTS=str(checkpoint))
+    assert_interrupted(result, "interrupted: only models/self/seed-42/checkpoint.pt was written")
     assert "epoch 1:" in result.stdout and "epoch 2:" not in result.stdout
-    assert checkpoint.is_file() and not (folder / "models/self/model.pt").exists()
-    assert run_statuses(folder) == {"self": "KILLED"}
+    assert checkpoint.is_file() and not (folder / "models/self/seed-42/model.pt").exists()
+    assert run_statuses(folder) == {"self-seed42": "KILLED"}
 
     params = yaml.safe_load((folder / "params.yaml").read_text())
     write_params(folder / "params.yaml", params | {"train": params["train"] | {"resume": True}})
-    resumed = run([sys.executable, "-m", "pipeline.train", "--model", "self"], folder, PYTHONPATH=str(ROOT))
-    assert "resuming from models/self/checkpoint.pt after epoch 1" in resumed.stdout + resumed.stderr
+    resumed = run([sys.executable, "-m", "pipeline.train", "--model", "self", "--seed", "42"], folder,
+                  PYTHONPATH=str(ROOT))
+    assert "resuming from models/self/seed-42/checkpoint.pt after epoch 1" in resumed.stdout + resumed.stderr
     assert "Downloading artifacts" not in resumed.stderr, "MLflow's progress bars are back in the stage's log"
-    history = (folder / "models/self/history.csv").read_text().splitlines()
-    assert len(history) == 1 + 3 and (folder / "models/self/model.pt").is_file()
+    history = (folder / "models/self/seed-42/history.csv").read_text().splitlines()
+    assert len(history) == 1 + 3 and (folder / "models/self/seed-42/model.pt").is_file()
 
 
 @pytest.mark.parametrize("call", ["mlflow:log_metrics", "mlflow.pyfunc:log_model"])
 def test_ctrl_c_inside_an_mlflow_call_waits_for_it_then_marks_the_run_killed(call, ready_to_train):
     folder = ready_to_train
-    result = interrupted(["train", "--model", "mha"], folder, INTERRUPT_CALL=call)
-    expected = "models/mha/checkpoint.pt was" if "log_metrics" in call else \
-        "models/mha/checkpoint.pt, models/mha/model.pt were"
+    result = interrupted(["train", "--model", "mha", "--seed", "42"], folder, INTERRUPT_CALL=call)
+    expected = "models/mha/seed-42/checkpoint.pt was" if "log_metrics" in call else \
+        "models/mha/seed-42/checkpoint.pt, models/mha/seed-42/model.pt were"
     assert_interrupted(result, f"interrupted: only {expected} written")
-    assert run_statuses(folder) == {"mha": "KILLED"}
-    assert not (folder / "models/mha/mlflow_run.json").exists()
+    assert run_statuses(folder) == {"mha-seed42": "KILLED"}
+    assert not (folder / "models/mha/seed-42/mlflow_run.json").exists()
 
 
 def test_ctrl_c_while_evaluate_adds_to_a_finished_run_leaves_it_finished(ready_to_train):
     folder = ready_to_train
-    for step in (["train", "--model", "self"], ["train", "--model", "mha"], ["baseline"]):
+    seed_42 = ["--seed", "42"]
+    for step in (["train", "--model", "self", *seed_42], ["train", "--model", "mha", *seed_42], ["baseline"]):
         run([sys.executable, "-m", "pipeline." + step[0], *step[1:]], folder, PYTHONPATH=str(ROOT))
     result = interrupted(["evaluate"], folder, INTERRUPT_CALL="mlflow:log_metrics")
     assert_interrupted(result, "interrupted: no output was written")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -92,13 +94,29 @@ def test_unreadable_params_file_names_the_file(tmp_path):
 @pytest.mark.parametrize("kind, stage, excluded", [("self", "train_self", "model.heads"),
                                                    ("mha", "train_mha", "model.rnn")])
 def test_params_logged_for_a_model_match_what_its_dvc_stage_depends_on(kind, stage, excluded):
-    """Changing a param re-runs exactly the training stages whose MLflow runs record it."""
+    """Changing a param re-runs exactly the training stages whose MLflow runs record it; changing `train.seeds`
+    re-runs none of the seeds already trained."""
     params = load_params(ROOT / "params.yaml")
-    declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"]
-    model_keys = {key for key in params.for_model(kind) if key.startswith("model.")}
-    assert model_keys == {key for key in declared if key.startswith("model.")}
-    assert "train" in declared and excluded not in declared
-    assert excluded not in params.for_model(kind)
+    stage_definition = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    declared = stage_definition["do"]["params"]
+    assert stage_definition["foreach"] == "${train.seeds}" and "--seed ${item}" in stage_definition["do"]["cmd"]
+    logged = params.for_model(kind, 43)
+    for section in ("model.", "train."):
+        assert {key for key in logged if key.startswith(section)} - {"train.seed"} == {
+            key for key in declared if key.startswith(section)}
+    assert logged["train.seed"] == 43 and "train.seeds" not in declared and "train" not in declared
+    assert excluded not in declared and excluded not in logged
+
+
+def test_seeds_are_a_list_of_distinct_non_negative_integers():
+    assert typed_small_params(**{"train.seeds": [7]}).train.seeds == [7]
+    for seeds, problem in [(42, "train.seeds=42 must be a list of int, e.g. [42, 43, 44]"),
+                           (["42"], "must be a list of int"),
+                           ([], "train.seeds is empty: give at least one seed"),
+                           ([1, 2, 1], "train.seeds lists 1 more than once"),
+                           ([-3], "train.seeds has -3: a seed must be >= 0")]:
+        with pytest.raises(PipelineError, match=re.escape(problem)):
+            parse_params(small_params(**{"train.seeds": seeds}))
 
 
 def test_the_registered_model_name_is_checked_and_names_one_model_per_kind():

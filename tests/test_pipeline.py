@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -16,6 +17,7 @@ from mlflow import MlflowClient
 
 from pipeline.classifier import ReviewClassifier
 from tests.conftest import (
+    ROOT,
     SHARED_IMDB,
     SHARED_IMDB_MD5,
     free_port,
@@ -27,11 +29,13 @@ from tests.conftest import (
     write_params,
 )
 
-STAGES = ["download", "tokenize", "train_self", "train_mha", "baseline", "evaluate", "report"]
+SEEDS = [42, 43]
+TRAINING = [f"train_{kind}@{seed}" for kind in ("self", "mha") for seed in SEEDS]
+STAGES = ["download", "tokenize", *TRAINING, "baseline", "evaluate", "report"]
 
 
 def stages_run(dvc_output: str) -> list[str]:
-    return re.findall(r"Running stage '(\w+)'", dvc_output)
+    return re.findall(r"Running stage '([\w@]+)'", dvc_output)
 
 
 def mlflow_runs(repo) -> list[dict]:
@@ -49,10 +53,14 @@ def mlflow_runs(repo) -> list[dict]:
         return runs
 
 
+def read_json(repo, path: str) -> dict:
+    return json.loads((repo / path).read_text())
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    """A repository where `dvc repro` has run the whole pipeline on a small synthetic corpus."""
-    path = make_dvc_repo(tmp_path_factory.mktemp("project"), small_params())
+    """A repository where `dvc repro` has run the whole pipeline, two seeds per model, on a small synthetic corpus."""
+    path = make_dvc_repo(tmp_path_factory.mktemp("project"), small_params(**{"train.seeds": SEEDS}))
     result = run(["dvc", "repro"], path)
     assert stages_run(result.stdout) == STAGES
     run(["git", "add", "-A"], path)
@@ -61,71 +69,105 @@ def repo(tmp_path_factory):
 
 
 def test_repro_writes_every_output_and_a_complete_lock(repo):
-    for output in ["data/raw/reviews.parquet", "data/processed/vocab.json", "data/processed/test.npz",
-                   "models/self/model.pt", "models/mha/model.pt", "models/self/history.csv",
+    per_seed = [f"models/{kind}/seed-{seed}/{name}" for kind in ("self", "mha") for seed in SEEDS
+                for name in ("model.pt", "history.csv", "train_metrics.json", "mlflow_run.json")]
+    for output in [*per_seed, "data/raw/reviews.parquet", "data/processed/vocab.json", "data/processed/test.npz",
                    "models/baseline/test_probabilities.npy", "reports/metrics.json", "reports/report.md",
-                   "reports/test_predictions.csv", "reports/attention.json", "reports/figures/learning_curves.png",
+                   "reports/mlflow.json", "reports/test_predictions.csv", "reports/attention.json",
+                   "reports/figures/seed_accuracy.png", "reports/figures/learning_curves.png",
                    "reports/figures/roc.png", "reports/figures/accuracy_by_length.png",
                    "reports/plots/roc_self.csv", "reports/plots/roc_baseline.csv", "reports/plots/confusion_mha.csv",
-                   "reports/plots/accuracy_by_length.csv"]:
+                   "reports/plots/accuracy_by_length.csv", "reports/plots/history_self.csv"]:
         assert (repo / output).is_file(), output
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(STAGES)
     assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
 
 
-def test_metrics_have_the_documented_shape(repo):
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
-    timings = json.loads((repo / "reports/timings.json").read_text())
-    assert sorted(metrics) == ["baseline", "mha", "self", "self_vs_mha"]
-    for kind in ["self", "mha", "baseline"]:
-        values = metrics[kind]
-        for key in ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "f1", "roc_auc", "params",
-                    "train_samples", "test_samples", "precision", "recall"]:
-            assert key in values, (kind, key)
-        assert timings[kind]["train_seconds"] > 0 and "train_seconds" not in values
-        assert values["accuracy_ci_low"] < values["accuracy"] < values["accuracy_ci_high"]
-        assert isinstance(values["params"], int) and values["params"] > 0
-        assert values["test_samples"] == 300 and values["train_samples"] == 270
-    vocab = json.loads((repo / "data/processed/vocab.json").read_text())["tokens"]
-    for kind in ["self", "mha"]:
-        assert 1 <= metrics[kind]["epochs"] <= 2 and timings[kind]["throughput"] > 0
-        assert metrics[kind]["vocab_size"] == len(vocab) <= 400
-        assert sum(metrics[kind]["params_by_part"].values()) == metrics[kind]["params"]
-    assert metrics["self"]["params"] != metrics["mha"]["params"]
-    paired = metrics["self_vs_mha"]
+def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(repo):
+    metrics, timings = read_json(repo, "reports/metrics.json"), read_json(repo, "reports/timings.json")
     predictions = pd.read_csv(repo / "reports/test_predictions.csv")
-    self_right = (predictions["self"] >= 0.5) == predictions["label"]
-    mha_right = (predictions["mha"] >= 0.5) == predictions["label"]
-    assert paired["only_self_right"] == (self_right & ~mha_right).sum()
-    assert paired["only_mha_right"] == (~self_right & mha_right).sum()
-    assert 0 <= paired["mcnemar_p_value"] <= 1
-    assert self_right.mean() == pytest.approx(metrics["self"]["accuracy"])
+    assert sorted(metrics) == ["baseline", "comparison", "mha", "self", "self_vs_mha"]
+    right = {column: (predictions[column] >= 0.5) == predictions["label"] for column in predictions.columns[3:]}
+    vocab = read_json(repo, "data/processed/vocab.json")["tokens"]
+    for kind in ["self", "mha"]:
+        values = metrics[kind]
+        assert list(values["seeds"]) == ["42", "43"] and list(timings[kind]["seeds"]) == ["42", "43"]
+        accuracies = []
+        for seed, scores in values["seeds"].items():
+            for key in ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "f1", "roc_auc", "precision", "recall",
+                        "epochs", "best_epoch", "val_loss"]:
+                assert key in scores, (kind, seed, key)
+            assert scores["accuracy"] == pytest.approx(right[f"{kind}_seed{seed}"].mean())
+            assert timings[kind]["seeds"][seed]["train_seconds"] > 0 and timings[kind]["seeds"][seed]["throughput"] > 0
+            accuracies.append(scores["accuracy"])
+        assert values["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
+        assert values["std"]["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
+        assert (values["min"]["accuracy"], values["max"]["accuracy"]) == (min(accuracies), max(accuracies))
+        ensemble = (predictions[f"{kind}_seed42"] + predictions[f"{kind}_seed43"]) / 2
+        assert predictions[f"{kind}_ensemble"].to_numpy() == pytest.approx(ensemble.to_numpy())
+        assert values["ensemble"]["accuracy"] == pytest.approx(right[f"{kind}_ensemble"].mean())
+        val_losses = {seed: read_json(repo, f"models/{kind}/seed-{seed}/train_metrics.json")["val_loss"]
+                      for seed in SEEDS}
+        assert values["representative_seed"] == min(val_losses, key=val_losses.get)
+        assert timings[kind]["train_seconds_total"] == pytest.approx(
+            sum(t["train_seconds"] for t in timings[kind]["seeds"].values()), abs=0.01)
+        assert values["vocab_size"] == len(vocab) <= 400 and values["params"] > 0
+        assert sum(values["params_by_part"].values()) == values["params"]
+        assert values["test_samples"] == 300 and values["train_samples"] == 270
+    assert metrics["self"]["params"] != metrics["mha"]["params"]
+    baseline = metrics["baseline"]
+    assert baseline["accuracy_ci_low"] < baseline["accuracy"] < baseline["accuracy_ci_high"]
+    assert timings["baseline"]["train_seconds"] > 0 and "train_seconds" not in baseline
+    comparison = metrics["comparison"]
+    assert comparison["seeds"] == 2
+    assert comparison["difference"] == pytest.approx(metrics["self"]["mean"]["accuracy"]
+                                                     - metrics["mha"]["mean"]["accuracy"])
+    assert comparison["ci_low"] <= comparison["difference"] <= comparison["ci_high"]
+    assert comparison["resolved"] == (comparison["ci_low"] > 0 or comparison["ci_high"] < 0)
+    assert comparison["winner"] == ({True: "self", False: "mha"}[comparison["ci_low"] > 0]
+                                    if comparison["resolved"] else None)
+    assert list(metrics["self_vs_mha"]) == ["42", "43", "ensemble"]
+    paired = metrics["self_vs_mha"]["43"]
+    assert paired["only_self_right"] == (right["self_seed43"] & ~right["mha_seed43"]).sum()
+    assert paired["only_mha_right"] == (~right["self_seed43"] & right["mha_seed43"]).sum()
 
 
-def test_report_compares_both_models_with_exact_parameter_counts(repo):
+def test_report_shows_the_verdict_over_seeds_every_seed_and_exact_parameter_counts(repo):
     report = (repo / "reports/report.md").read_text()
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
-    runs = json.loads((repo / "models/mha/mlflow_run.json").read_text())
+    metrics, recorded = read_json(repo, "reports/metrics.json"), read_json(repo, "reports/mlflow.json")
     assert "| Self-attention" in report and "| Multi-head attention (LSTM + 2 heads, 2-hop attentive pooling)" in report
     assert f"| {metrics['self']['params']:,} |" in report and f"| {metrics['mha']['params']:,} |" in report
     assert "| TF-IDF 1-2 grams + logistic regression |" in report
-    assert runs["run_id"] in report and "McNemar's exact test gives p = " in report
-    assert re.search(r"\*\*(No significant difference|.* is better)\*\*", report)
+    assert re.search(r"\*\*(Not resolved with 2 seeds|.* is better)\*\*", report)
+    assert "over seeds and test reviews" in report or "Welch" in report
+    for kind, name in (("self", "Self-attention"), ("mha", "Multi-head attention")):
+        for seed in SEEDS:
+            accuracy = metrics[kind]["seeds"][str(seed)]["accuracy"]
+            marked = f"**{seed}**" if seed == metrics[kind]["representative_seed"] else str(seed)
+            assert f"| {name} | {marked} | {100 * accuracy:.2f}% [" in report
+    assert recorded["comparison_run_id"] in report
     assert f"| **total** | **{metrics['self']['params']:,}** | **{metrics['mha']['params']:,}** |" in report
     pictures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
-    assert {"figures/learning_curves.png", "figures/roc.png", "figures/accuracy_by_length.png"} <= set(pictures)
-    examples = json.loads((repo / "reports/attention.json").read_text())
+    assert {"figures/seed_accuracy.png", "figures/learning_curves.png", "figures/roc.png",
+            "figures/accuracy_by_length.png"} <= set(pictures)
+    examples = read_json(repo, "reports/attention.json")
     assert [f"figures/attention_{i}.png" for i in range(1, len(examples) + 1)] == [
         p for p in pictures if "attention" in p]
     for picture in pictures:
         assert (repo / "reports" / picture).read_bytes()[:4] == b"\x89PNG", picture
 
 
-def test_attention_examples_carry_every_hops_and_heads_weights(repo):
-    examples = json.loads((repo / "reports/attention.json").read_text())
+def test_attention_examples_carry_every_hops_and_heads_weights_of_the_representative_seeds(repo):
+    examples = read_json(repo, "reports/attention.json")
+    metrics = read_json(repo, "reports/metrics.json")
     assert 1 <= len(examples) <= 4 and len({e["case"] for e in examples}) == len(examples)
+    predictions = pd.read_csv(repo / "reports/test_predictions.csv")
     for example in examples:
+        assert example["seeds"] == {kind: metrics[kind]["representative_seed"] for kind in ("self", "mha")}
+        for kind, seed in example["seeds"].items():
+            assert example["probabilities"][kind] == pytest.approx(
+                predictions[f"{kind}_seed{seed}"][example["index"]], abs=1e-5)
         tokens = len(example["tokens"])
         self_layers, mha_layers = example["weights"]["self"], example["weights"]["mha"]
         assert list(self_layers) == ["pooling"] and list(mha_layers) == ["attention", "pooling"]
@@ -134,31 +176,54 @@ def test_attention_examples_carry_every_hops_and_heads_weights(repo):
             assert [sum(row) for row in rows] == pytest.approx([1, 1], abs=1e-3)
 
 
-def test_one_mlflow_run_per_model_with_params_epochs_test_metrics_and_model(repo):
+def test_mlflow_has_a_run_per_model_and_seed_nested_under_one_comparison_run(repo):
     runs = mlflow_runs(repo)
-    assert sorted(r["tags"]["model"] for r in runs) == ["baseline", "mha", "self"]
-    baseline = next(r for r in runs if r["tags"]["model"] == "baseline")
-    assert baseline["tags"]["dvc.stage"] == "baseline" and baseline["metrics"]["test_accuracy"] > 0
-    assert baseline["params"]["tfidf.ngram_range"] == "1-2"
-    for r in [r for r in runs if r["tags"]["model"] != "baseline"]:
-        kind = r["tags"]["model"]
-        assert r["status"] == "FINISHED" and r["name"] == kind
-        assert r["tags"]["dvc.stage"] == f"train_{kind}"
+    recorded = read_json(repo, "reports/mlflow.json")
+    metrics = read_json(repo, "reports/metrics.json")
+    trained = [r for r in runs if r["tags"].get("model") in ("self", "mha")]
+    assert sorted(r["name"] for r in trained) == ["mha-seed42", "mha-seed43", "self-seed42", "self-seed43"]
+    for r in trained:
+        kind, seed = r["tags"]["model"], r["tags"]["seed"]
+        assert r["status"] == "FINISHED" and r["name"] == f"{kind}-seed{seed}"
+        assert r["tags"]["dvc.stage"] == f"train_{kind}@{seed}"
+        assert r["tags"]["mlflow.parentRunId"] == recorded["comparison_run_id"]
         assert re.fullmatch(r"[0-9a-f]{40}", r["tags"]["git.commit"])
+        assert r["params"]["train.seed"] == seed and "train.seeds" not in r["params"]
         assert r["params"]["train.epochs"] == "2" and r["params"]["model.hidden_dim"] == "16"
         assert ("model.heads" in r["params"]) == (kind == "mha")
         assert r["val_loss_steps"] >= 1
-        assert "test_accuracy" in r["metrics"] and "test_roc_auc" in r["metrics"]
+        assert r["metrics"]["test_accuracy"] == pytest.approx(metrics[kind]["seeds"][seed]["accuracy"])
+    baseline = next(r for r in runs if r["tags"].get("model") == "baseline")
+    assert baseline["tags"]["dvc.stage"] == "baseline" and baseline["metrics"]["test_accuracy"] > 0
+    assert baseline["params"]["tfidf.ngram_range"] == "1-2"
+    assert baseline["tags"]["mlflow.parentRunId"] == recorded["comparison_run_id"]
+    comparison = next(r for r in runs if r["id"] == recorded["comparison_run_id"])
+    assert comparison["name"] == "comparison" and comparison["status"] == "FINISHED"
+    assert comparison["tags"]["dvc.stage"] == "evaluate" and "model" not in comparison["tags"]
+    assert comparison["params"]["train.seeds"] == "[42, 43]"
+    mha_runs = sorted((r for r in trained if r["tags"]["model"] == "mha"), key=lambda r: r["name"])
+    assert comparison["params"]["mha.seed_runs"] == " ".join(f"{r['tags']['seed']}:{r['id']}" for r in mha_runs)
+    assert comparison["metrics"]["self_accuracy_mean"] == pytest.approx(metrics["self"]["mean"]["accuracy"])
+    assert comparison["metrics"]["difference_ci_low"] == pytest.approx(metrics["comparison"]["ci_low"])
+    assert comparison["tags"]["mlflow.note.content"].startswith(("Not resolved with 2 seeds", "Self-attention is",
+                                                                  "Multi-head attention is"))
+
     logged = [yaml.safe_load(path.read_text()) for path in (repo / "mlartifacts").rglob("MLmodel")]
-    assert len(logged) == 2
+    assert len(logged) == 4
     assert all("python_function" in m["flavors"] and "attended" in m["signature"]["outputs"] for m in logged)
     with sqlite3.connect(repo / "mlflow.db") as db:
         versions = db.execute("SELECT name, version, run_id FROM model_versions ORDER BY name").fetchall()
     assert [(name, version) for name, version, _ in versions] == [
         ("attention-classifier-mha", 1), ("attention-classifier-self", 1)]
-    assert {run_id for _, _, run_id in versions} == {r["id"] for r in runs if r["tags"]["model"] != "baseline"}
+    for kind in ("self", "mha"):
+        registered = recorded["registered"][kind]
+        assert registered["seed"] == metrics[kind]["representative_seed"]
+        chosen = read_json(repo, f"models/{kind}/seed-{registered['seed']}/mlflow_run.json")
+        assert registered["run_id"] == chosen["run_id"] and registered["model_uri"] == chosen["model_uri"]
+        assert (f"attention-classifier-{kind}", 1, chosen["run_id"]) in versions
     reports = list((repo / "mlartifacts").rglob("report/report.md"))
-    assert len(reports) == 2 and all((r.parent / "figures" / "roc.png").is_file() for r in reports)
+    assert len(reports) == 1 and (reports[0].parent / "figures" / "seed_accuracy.png").is_file()
+    assert recorded["comparison_run_id"] in str(reports[0])
 
 
 def test_mlflow_shows_model_training_runs_with_their_datasets_and_a_description(repo):
@@ -167,32 +232,37 @@ def test_mlflow_shows_model_training_runs_with_their_datasets_and_a_description(
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("attention-comparison")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
-    runs = {run.data.tags["model"]: run for run in client.search_runs([experiment.experiment_id])}
-    logged = {kind: {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset
-                     for i in run.inputs.dataset_inputs} for kind, run in runs.items()}
-    assert {context: d.name for context, d in logged["self"].items()} == {
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    logged = {name: {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset
+                     for i in run.inputs.dataset_inputs} for name, run in runs.items()}
+    assert {context: d.name for context, d in logged["self-seed42"].items()} == {
         "training": "synthetic-train-tokens", "validation": "synthetic-val-tokens", "testing": "synthetic-test-tokens"}
     assert {context: d.name for context, d in logged["baseline"].items()} == {
         "training": "synthetic-train-text", "testing": "synthetic-test-text"}
-    assert logged["mha"] == logged["self"]
-    for dataset in [*logged["self"].values(), *logged["baseline"].values()]:
+    assert logged["mha-seed43"] == logged["self-seed42"]
+    for dataset in [*logged["self-seed42"].values(), *logged["baseline"].values()]:
         assert dataset.source_type == "code" and json.loads(dataset.source)["tags"]["generator"] == "pipeline/synthetic.py"
         assert re.fullmatch(r"[0-9a-f]{8}", dataset.digest)
-    assert json.loads(logged["self"]["training"].profile)["targets_shape"] == [270]
-    assert len({d.digest for d in logged["self"].values()}) == 3
+    assert json.loads(logged["self-seed42"]["training"].profile)["targets_shape"] == [270]
+    assert len({d.digest for d in logged["self-seed42"].values()}) == 3
     assert " on the synthetic corpus (270 train / 30 validation reviews); embed 16, hidden 16, dropout 0.3; Adam " \
-           "lr 0.002, batch 32, up to 2 epochs, seed 42" in runs["mha"].data.tags["mlflow.note.content"]
-    assert runs["self"].data.tags["mlflow.note.content"].startswith("Self-attention (BiLSTM + 2-hop attentive pooling) ")
+           "lr 0.002, batch 32, up to 2 epochs, seed 43" in runs["mha-seed43"].data.tags["mlflow.note.content"]
+    assert runs["self-seed42"].data.tags["mlflow.note.content"].startswith(
+        "Self-attention (BiLSTM + 2-hop attentive pooling) ")
     assert runs["baseline"].data.tags["mlflow.note.content"] == (
         "TF-IDF 1-2 grams + logistic regression on the synthetic corpus (270 train reviews); seed 42")
+    children = client.search_runs([experiment.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{runs['comparison'].info.run_id}'")
+    assert sorted(run.info.run_name for run in children) == [
+        "baseline", "mha-seed42", "mha-seed43", "self-seed42", "self-seed43"]
     report = (repo / "reports/report.md").read_text()
     assert f"(http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}?workflowType=machine_learning)" in report
 
 
-def test_same_params_and_seed_give_identical_metrics_twice(repo):
+def test_same_params_and_seeds_give_identical_metrics_twice(repo):
     before = {path: (repo / path).read_bytes() for path in
               ["reports/metrics.json", "reports/test_predictions.csv", "reports/attention.json"]}
-    retrained = ["train_self", "train_mha", "evaluate"]
+    retrained = [*TRAINING, "evaluate"]
     assert stages_run(run(["dvc", "repro", "--force", "--single-item", *retrained], repo).stdout) == retrained
     for path, content in before.items():
         assert (repo / path).read_bytes() == content, path
@@ -210,12 +280,15 @@ def test_predict_prints_label_probability_and_attended_words_for_text_and_files(
     assert (float(probability) >= 0.5) == (label == "positive") and text == "'The plot is very good.'"
     assert attended.startswith("attended: ") and len(attended.removeprefix("attended: ").split(", ")) == 2
     assert run([*predict, "--model", "mha", "--file", "new.txt"], repo).stdout == result.stdout
-    logged = json.loads((repo / "models" / "mha" / "mlflow_run.json").read_text())
-    for uri in (f"models:/{logged['registered_model']}/{logged['registered_version']}",
-                f"runs:/{logged['run_id']}/model"):
+    registered = read_json(repo, "reports/mlflow.json")["registered"]["mha"]
+    for uri in (f"models:/{registered['name']}/{registered['version']}", f"runs:/{registered['run_id']}/model"):
         from_mlflow = run([*predict, "--file", "new.csv", "--model-uri", uri], repo)
         assert from_mlflow.stdout == result.stdout, uri
         assert "Downloading artifacts" not in from_mlflow.stderr, uri
+    chosen = run([*predict, "--model", "mha", "--file", "new.csv", "--seed", str(registered["seed"])], repo)
+    other = next(seed for seed in SEEDS if seed != registered["seed"])
+    other_seed = run([*predict, "--model", "mha", "--file", "new.csv", "--seed", str(other)], repo)
+    assert chosen.stdout == result.stdout != other_seed.stdout
     missing = invoke("predict", ["Good.", "--model-uri", "models:/nothing/1"], repo, monkeypatch)
     assert missing.exit_code == 1 and missing.stderr.startswith("error: cannot load MLflow model 'models:/nothing/1'")
 
@@ -254,11 +327,12 @@ def test_the_logged_model_classifies_raw_text_without_this_checkout(repo, tmp_pa
     """Loaded and served by MLflow alone, from a folder where `import pipeline` finds nothing, the
     registered model gives the predictions the checkout's own classifier gives."""
     texts = ["The plot is very good.", "A dull, awful film."]
-    logged = json.loads((repo / "models" / "self" / "mlflow_run.json").read_text())
-    uri = f"models:/{logged['registered_model']}/{logged['registered_version']}"
+    registered = read_json(repo, "reports/mlflow.json")["registered"]["self"]
+    uri = f"models:/{registered['name']}/{registered['version']}"
     store = {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
-    local = ReviewClassifier.load(repo / "models" / "self" / "model.pt", repo / "data" / "processed" / "vocab.json",
-                                  max_len=64, keep="head_tail").predict(texts, top=2)
+    local = ReviewClassifier.load(repo / "models" / "self" / f"seed-{registered['seed']}" / "model.pt",
+                                  repo / "data" / "processed" / "vocab.json", max_len=128,
+                                  keep="head_tail").predict(texts, top=2)
     expected = [p.model_dump() for p in local]
 
     script = ("import importlib.util, json, sys, mlflow\n"
@@ -298,26 +372,55 @@ def post_json(url: str, body: dict, server: subprocess.Popen, wait_seconds: floa
 def test_dvc_plots_render(repo):
     run(["dvc", "plots", "show", "-o", "plots_html"], repo)
     html = (repo / "plots_html" / "index.html").read_text()
-    assert "Loss per epoch" in html and "ROC curves" in html and "Test accuracy by review length" in html
+    assert "Loss per epoch (mean over seeds)" in html and "ROC curves (seed ensembles)" in html
+    assert "Test accuracy by review length" in html
 
 
-def test_changing_heads_reruns_only_mha_and_downstream_as_an_experiment(repo):
-    result = run(["dvc", "exp", "run", "-S", "data.source=synthetic", "-S", "model.heads=8"], repo)
-    assert stages_run(result.stdout) == ["train_mha", "evaluate", "report"]
+def experiments_shown(repo) -> list[dict]:
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
-    experiments = [e for commit in shown for e in (commit.get("experiments") or [])]
-    heads = [rev["data"]["params"]["params.yaml"]["data"]["model"]["heads"]
-             for e in experiments for rev in e["revs"]]
-    assert 8 in heads
-    metrics = [rev["data"]["metrics"]["reports/metrics.json"]["data"] for e in experiments for rev in e["revs"]]
-    assert all({"self", "mha", "baseline"} <= set(m) and "accuracy" in m["mha"] for m in metrics)
-    name = next(e["name"] for e in experiments)
+    return [rev["data"] for commit in shown for e in (commit.get("experiments") or []) for rev in e["revs"]]
+
+
+def test_changing_heads_retrains_only_the_mha_seeds_and_downstream_as_an_experiment(repo):
+    result = run(["dvc", "exp", "run", "-S", "data.source=synthetic", "-S", "model.heads=8"], repo)
+    assert stages_run(result.stdout) == ["train_mha@42", "train_mha@43", "evaluate", "report"]
+    experiments = experiments_shown(repo)
+    assert 8 in [data["params"]["params.yaml"]["data"]["model"]["heads"] for data in experiments]
+    metrics = [data["metrics"]["reports/metrics.json"]["data"] for data in experiments]
+    assert all(m["mha"]["mean"]["accuracy"] > 0 and "ci_low" in m["comparison"] for m in metrics)
+    name = next(e["name"] for commit in json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+                for e in (commit.get("experiments") or []))
     run(["dvc", "plots", "diff", "main", name, "-o", "diff_html"], repo)
     html = (repo / "diff_html" / "index.html").read_text()
     assert "Test accuracy by review length" in html and name in html
     assert stages_run(run(["dvc", "repro"], repo).stdout) == []
-    mha_runs = [r for r in mlflow_runs(repo) if r["tags"]["model"] == "mha"]
-    assert mha_runs[-1]["params"]["model.heads"] == "8" and mha_runs[-1]["tags"].get("dvc.exp_name")
+    mha_runs = [r for r in mlflow_runs(repo) if r["tags"].get("model") == "mha"]
+    assert [r["params"]["model.heads"] for r in mha_runs[-2:]] == ["8", "8"]
+    assert all(r["tags"].get("dvc.exp_name") for r in mha_runs[-2:])
+
+
+def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_models(repo):
+    added = run(["dvc", "exp", "run", "-S", "train.seeds=[42,43,44]"], repo)
+    assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "evaluate", "report"]
+    metrics = read_json(repo, "reports/metrics.json")
+    assert list(metrics["self"]["seeds"]) == ["42", "43", "44"] and metrics["comparison"]["seeds"] == 3
+    readme = (ROOT / "README.md").read_text()
+    show = re.search(r"^(dvc exp show .*?)\s+#", readme, re.MULTILINE).group(1)  # as the README writes it
+    shown = run(["bash", "-c", show + " --md --no-pager"], repo).stdout
+    header = shown.splitlines()[0]
+    for column in ["self.mean.accuracy", "mha.mean.accuracy", "comparison.difference", "comparison.ci_low",
+                   "comparison.ci_high", "comparison.resolved", "model.heads"]:
+        assert column in header, header
+    assert "self.seeds" not in header and "train.lr" not in header
+
+    single = run(["dvc", "exp", "run", "-S", "train.seeds=[42]"], repo)
+    assert stages_run(single.stdout) == ["evaluate", "report"]  # seed 42's models are already trained
+    metrics = read_json(repo, "reports/metrics.json")
+    assert list(metrics["mha"]["seeds"]) == ["42"] and metrics["comparison"]["ci_low"] is None
+    assert metrics["comparison"]["winner"] is None
+    report = (repo / "reports/report.md").read_text()
+    assert "this compares two trained models, not the two architectures" in report
+    assert "McNemar's exact test gives p = " in report
 
 
 def test_queued_experiments_run_in_parallel_in_temporary_copies_and_record_to_the_checkouts_store(repo, tmp_path):
@@ -335,12 +438,16 @@ def test_queued_experiments_run_in_parallel_in_temporary_copies_and_record_to_th
         assert time.monotonic() < deadline, status
         time.sleep(2)
     assert status.count("Success") >= 2 and "Failed" not in status, status
-    # Each experiment retrained only the model its change touches: one new run each, nothing else.
-    new = {r["tags"]["model"]: r for r in mlflow_runs(repo) if r["id"] not in before}
-    assert sorted(new) == ["mha", "self"]
-    assert new["mha"]["params"]["model.heads"] == "1" and new["self"]["params"]["model.rnn"] == "gru"
-    assert all(r["status"] == "FINISHED" and r["metrics"].get("test_accuracy") is not None for r in new.values())
-    assert all(r["tags"].get("dvc.exp_name") for r in new.values())
+    # Each experiment retrained only the model its change touches (one seed each, as train.seeds is [42] now).
+    new = [r for r in mlflow_runs(repo) if r["id"] not in before]
+    trained = {r["tags"]["model"]: r for r in new if r["tags"].get("model") in ("self", "mha")}
+    assert sorted(r["tags"]["model"] for r in new if "model" in r["tags"] and r["tags"]["model"] != "baseline") == [
+        "mha", "self"]
+    assert trained["mha"]["params"]["model.heads"] == "1" and trained["self"]["params"]["model.rnn"] == "gru"
+    assert all(r["status"] == "FINISHED" and r["metrics"].get("test_accuracy") is not None for r in trained.values())
+    assert all(r["tags"].get("dvc.exp_name") for r in trained.values())
+    assert sorted(r["name"].split("-")[0] for r in new if r["tags"].get("dvc.stage") == "evaluate") == [
+        "comparison", "comparison"]
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
@@ -353,7 +460,8 @@ def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
                              "data.md5": SHARED_IMDB_MD5, "data.limit": 200, "tokenize.max_len": 128})
     repo = make_dvc_repo(tmp_path / "project", params)
     result = run(["dvc", "repro"], repo)
-    assert stages_run(result.stdout) == STAGES
+    assert stages_run(result.stdout) == ["download", "tokenize", "train_self@42", "train_mha@42", "baseline",
+                                         "evaluate", "report"]
     reviews = pd.read_parquet(repo / "data/raw/reviews.parquet")
     assert reviews.groupby("split").size().to_dict() == {"test": 200, "train": 200}
     assert reviews["rating"].notna().all() and "<br />" in "".join(reviews["text"])

@@ -51,8 +51,10 @@ def test_the_quick_start_works_as_written_in_a_fresh_clone(tmp_path):
     assert shell.returncode == 0, output[-5000:]
     assert "Enter it with: source .venv/bin/activate" in output
     steps = dict(part.split("\n", 1) for part in shell.stdout.split(MARK)[1:])
-    assert stages_run(steps[commands[2]]) == ["download", "tokenize", "train_self", "train_mha", "baseline", "evaluate", "report"]
-    assert stages_run(steps[commands[-1]]) == ["train_mha", "evaluate", "report"]
+    seeds = [42, 43, 44]
+    assert stages_run(steps[commands[2]]) == ["download", "tokenize", *[f"train_self@{seed}" for seed in seeds],
+                                              *[f"train_mha@{seed}" for seed in seeds], "baseline", "evaluate", "report"]
+    assert stages_run(steps[commands[-1]]) == [*[f"train_mha@{seed}" for seed in seeds], "evaluate", "report"]
     assert (clone / "reports" / "report.md").is_file()
 
 

@@ -8,7 +8,7 @@ from pipeline import figures
 from pipeline.figures import plot_review_attention, plot_token_attention
 from pipeline.metrics import accuracy_interval
 from pipeline.params import model_names
-from pipeline.reporting import render_report, verdict
+from pipeline.reporting import render_report, verdict, verdict_line
 from tests.conftest import typed_small_params
 
 TEST_REVIEWS = 1000
@@ -20,65 +20,120 @@ def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
     true_positives = min(correct, half)
     return {"accuracy": correct / TEST_REVIEWS, "accuracy_ci_low": low, "accuracy_ci_high": high, "f1": 0.5,
             "roc_auc": 0.5, "params": params, "train_seconds": seconds, "test_samples": TEST_REVIEWS,
-            "true_positives": true_positives, "false_negatives": half - true_positives,
-            "vocab_size": 500, "train_samples": 900, "val_samples": 100, "throughput": 100.0, "epochs": 3,
-            "best_epoch": 3,
-            "params_by_part": {"embedding": params - 10, "rnn": 6, "attention": 3, "classifier": 1}}
+            "true_positives": true_positives, "false_negatives": half - true_positives, "epochs": 3,
+            "best_epoch": 3, "val_loss": 0.3}
 
 
-def metrics(self_correct: int, mha_correct: int, only_self: int, only_mha: int, p_value: float) -> dict:
-    return {"self": scores(self_correct, 1200, 20.0), "mha": scores(mha_correct, 1000, 10.0),
+def architecture(correct: list[int], params: int, seconds: float) -> dict:
+    """metrics.json's entry for one architecture whose seeds 42, 43, ... got `correct` test reviews right."""
+    seeds = {str(42 + number): scores(right, params, seconds) for number, right in enumerate(correct)}
+    accuracies = np.array(correct) / TEST_REVIEWS
+    summary = {"mean": accuracies.mean(), "std": accuracies.std(ddof=1) if len(correct) > 1 else 0.0,
+               "min": accuracies.min(), "max": accuracies.max()}
+    return ({statistic: {"accuracy": value, "f1": 0.5, "roc_auc": 0.5} for statistic, value in summary.items()}
+            | {"ensemble": scores(round(np.mean(correct))), "seeds": seeds, "params": params,
+               "params_by_part": {"embedding": params - 10, "rnn": 6, "attention": 3, "classifier": 1},
+               "vocab_size": 500, "train_samples": 900, "val_samples": 100, "test_samples": TEST_REVIEWS,
+               "representative_seed": 43 if len(correct) > 1 else 42, "train_seconds": seconds,
+               "train_seconds_total": seconds * len(correct), "throughput": 100.0})
+
+
+def metrics(self_correct: list[int], mha_correct: list[int], comparison: dict, p_value: float = 0.5) -> dict:
+    paired = {"only_self_right": 60, "only_mha_right": 30, "mcnemar_p_value": p_value}
+    return {"self": architecture(self_correct, 1200, 20.0), "mha": architecture(mha_correct, 1000, 10.0),
             "baseline": scores(900) | {"features": 999},
-            "self_vs_mha": {"only_self_right": only_self, "only_mha_right": only_mha, "mcnemar_p_value": p_value}}
+            "comparison": {"seeds": min(len(self_correct), len(mha_correct))} | comparison,
+            "self_vs_mha": {str(42 + n): paired for n in range(len(self_correct))} | {"ensemble": paired}}
 
 
+def resolved(winner: str, difference: float, low: float, high: float) -> dict:
+    return {"difference": difference, "ci_low": low, "ci_high": high, "resolved": True, "winner": winner,
+            "seeds_needed": None}
+
+
+def unresolved(difference: float, low: float, high: float, seeds_needed: int | None) -> dict:
+    return {"difference": difference, "ci_low": low, "ci_high": high, "resolved": False, "winner": None,
+            "seeds_needed": seeds_needed}
+
+
+SINGLE_SEED = {"difference": 0.03, "ci_low": None, "ci_high": None, "resolved": False, "winner": None,
+               "seeds_needed": None}
 NAMES = model_names(typed_small_params())
 
 
-def test_a_significant_gap_names_the_winner_with_size_and_time_ratios():
-    text = " ".join(verdict(metrics(880, 850, 60, 30, 0.002), NAMES))
-    assert f"**{NAMES['self']} is better**" in text and "3.00 points" in text
-    assert "1.20x the parameters" in text and "2.00x its training time" in text
-    assert "60 by self-attention, 30 by multi-head attention" in text and "p = 0.002" in text
-    assert "did not learn" not in text
+def test_a_resolved_gap_names_the_winner_with_its_interval_size_and_time_ratios():
+    text = " ".join(verdict(metrics([880, 885, 890], [850, 851, 852], resolved("self", 0.034, 0.02, 0.048)), NAMES))
+    assert f"**{NAMES['self']} is better**: mean test accuracy 88.50% against 85.10% over 3 seeds each" in text
+    assert "+3.40 points, 95% interval [+2.00, +4.80], which excludes zero" in text
+    assert "1.20x the parameters" in text and "2.00x its training time per seed" in text
+    assert "Welch" in text and "did not learn" not in text and "McNemar" not in text
+    line = verdict_line(metrics([880], [850], resolved("mha", -0.03, -0.05, -0.01))["comparison"], NAMES)
+    assert line == "Multi-head attention is better over 1 seeds: -3.00 points [-5.00, -1.00]"
 
 
-def test_an_insignificant_gap_is_called_a_tie_even_when_one_model_is_ahead():
-    text = " ".join(verdict(metrics(880, 875, 40, 35, 0.64), NAMES))
-    assert "**No significant difference**" in text and "call it a tie" in text and "is better" not in text
+def test_an_unresolved_gap_says_so_with_its_interval_and_the_seeds_it_would_need():
+    text = " ".join(verdict(metrics([880, 890, 870], [875, 880, 870], unresolved(0.005, -0.01, 0.02, 14)), NAMES))
+    assert "**Not resolved with 3 seeds**" in text and "is better" not in text
+    assert "+0.50 points, 95% interval [-1.00, +2.00], which includes zero" in text
+    assert "about 14 seeds per architecture would resolve a gap of this size" in text
+    hopeless = " ".join(verdict(metrics([880, 881], [879, 880], unresolved(0.001, -0.02, 0.022, None)), NAMES))
+    assert "More seeds alone would not resolve a gap this small" in hopeless and "larger test set" in hopeless
+    assert verdict_line(metrics([880, 890], [875, 880], unresolved(0.0075, -0.01, 0.025, 9))["comparison"], NAMES) \
+        == "Not resolved with 2 seeds: Self-attention minus Multi-head attention +0.75 points [-1.00, +2.50]"
 
 
-def test_a_model_at_chance_is_reported_as_not_learning_before_the_comparison():
-    paragraphs = verdict(metrics(870, 510, 400, 40, 1e-60), NAMES)
-    assert paragraphs[0].startswith(f"**{NAMES['mha']} did not learn**")
+def test_a_single_seed_compares_two_trained_models_with_mcnemar_not_the_architectures():
+    paragraphs = verdict(metrics([880], [850], SINGLE_SEED, p_value=0.002), NAMES)
+    assert paragraphs[0].startswith("**One seed per model (`train.seeds` = [42]): this compares two trained models, "
+                                    "not the two architectures.**")
+    assert paragraphs[1].startswith("**These two trained models differ**")
+    assert "60 by self-attention, 30 by multi-head attention" in paragraphs[1] and "p = 0.002" in paragraphs[1]
+    tie = " ".join(verdict(metrics([880], [875], SINGLE_SEED, p_value=0.64), NAMES))
+    assert "**No significant difference between these two trained models**" in tie and "is better" not in tie
+    assert verdict_line(metrics([880], [850], SINGLE_SEED)["comparison"], NAMES).startswith(
+        "One seed per model: this compares two trained models, not the architectures")
+
+
+def test_a_seed_at_chance_is_reported_as_not_learning_before_the_comparison():
+    paragraphs = verdict(metrics([870, 872, 874], [510, 860, 865], unresolved(0.17, -0.5, 0.8, None)), NAMES)
+    assert paragraphs[0].startswith(f"**{NAMES['mha']} did not learn with seed 42**")
     assert "50.00%" in paragraphs[0] and NAMES["self"] not in paragraphs[0]
-    assert "TF-IDF" in paragraphs[-1] and "3.00 points above" in paragraphs[-1]
+    assert "TF-IDF" in paragraphs[-1] and "2.80 points above" in paragraphs[-1]
 
 
 def test_the_report_renders_every_section_without_attention_examples():
     by_length = pd.DataFrame({"band": ["1-15 tokens", "64+ tokens (cut in training)"], "min_tokens": [1, 64],
                               "reviews": [3, 1], "accuracy_self": [1.0, 0.0], "accuracy_mha": [0.5, 1.0],
                               "accuracy_baseline": [1.0, 1.0]})
-    runs = {name: {"run_id": f"{name}-run", "experiment_id": "7"} for name in ("self", "mha", "baseline")}
-    runs["self"] |= {"registered_model": "attention-classifier-self", "registered_version": 3}
-    figures = {"curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png", "attention": []}
-    report = render_report(typed_small_params(), metrics(880, 850, 60, 30, 0.002), by_length, [], runs, "abc123",
-                           "exp-1", figures, "sqlite:///mlflow.db")
-    for heading in ["## Verdict", "## Results on the test split", "## Parameters by part",
+    seed_runs = {kind: {seed: {"run_id": f"{kind}-{seed}-run", "experiment_id": "7"} for seed in ("42", "43")}
+                 for kind in ("self", "mha")}
+    recorded = {"experiment_id": "7", "comparison_run_id": "comparison-run",
+                "registered": {kind: {"name": f"attention-classifier-{kind}", "version": "3", "seed": 43}
+                               for kind in ("self", "mha")}}
+    figures = {"seeds": "figures/s.png", "curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png",
+               "attention": []}
+    scored = metrics([880, 885], [850, 852], resolved("self", 0.0315, 0.01, 0.05))
+    arguments = (typed_small_params(), scored, by_length, [], seed_runs, {"run_id": "baseline-run"}, recorded,
+                 "abc123")
+    report = render_report(*arguments, "exp-1", figures, "sqlite:///mlflow.db")
+    for heading in ["## Verdict", "## Results on the test split", "## Every seed", "## Parameters by part",
                     "## How the two models differ", "## Learning curves", "## Accuracy by review length",
                     "## What the models attend to", "## What was run", "## MLflow"]:
         assert heading in report
     assert "| 64+ tokens (cut in training) | 1 | 0.00% | 100.00% | 100.00% |" in report
     assert "_No test reviews to show._" in report
-    assert "[run `self-run`](http://127.0.0.1:5000/#/experiments/7/runs/self-run?workflowType=machine_learning)" in report
+    assert "| Self-attention | **43** | 88.50% [" in report and "| Multi-head attention | 42 | 85.00% [" in report
+    assert "| seed 42 of each | 60 | 30 | 0.5 |" in report and "| seed ensembles | 60 | 30 | 0.5 |" in report
+    assert "[seed 42](http://127.0.0.1:5000/#/experiments/7/runs/self-42-run?workflowType=machine_learning)" in report
+    assert "[comparison run `comparison-run`](http://127.0.0.1:5000/#/experiments/7/runs/comparison-run?" in report
     assert "[`attention-comparison`](http://127.0.0.1:5000/#/experiments/7?workflowType=machine_learning)" in report
-    assert "DVC experiment `exp-1`" in report
-    on_a_server = render_report(typed_small_params(), metrics(880, 850, 60, 30, 0.002), by_length, [], runs, "abc123",
-                                None, figures, "https://mlflow.example/")
-    assert "(https://mlflow.example/#/experiments/7/runs/mha-run?workflowType=machine_learning)" in on_a_server
+    assert "registered as `models:/attention-classifier-self/3` (seed 43, the lowest validation loss)" in report
+    assert "DVC experiment `exp-1`" in report and "seeds 42, 43, 44 (each seed sets" in report
+    on_a_server = render_report(*arguments, None, figures, "https://mlflow.example/")
+    assert "(https://mlflow.example/#/experiments/7/runs/mha-43-run?workflowType=machine_learning)" in on_a_server
     assert "mlflow ui" not in on_a_server
-    assert "model `models:/attention-classifier-self/3`" in report
     assert "| RNN | 6 | 6 | +0 |" in report
+    assert "| 88.25% (0.35) | 88.00% - 88.50% |" in report
 
 
 def test_attention_picture_draws_dollar_signs_as_text_not_math(tmp_path):
@@ -97,13 +152,13 @@ def test_review_picture_shows_both_models_pooling_one_after_the_other_then_the_h
 
     monkeypatch.setattr(figures, "plot_token_attention", record)
     example = {"case": "a short review", "index": 3, "label": 1, "tokens": ["good", "film"],
-               "probabilities": {"self": 0.9, "mha": 0.4},
+               "probabilities": {"self": 0.9, "mha": 0.4}, "seeds": {"self": 43, "mha": 42},
                "weights": {"self": {"pooling": [[0.5, 0.5], [0.9, 0.1]]},
                            "mha": {"attention": [[0.2, 0.8], [0.5, 0.5]], "pooling": [[1.0, 0.0]]}}}
     plot_review_attention(example, {"self": "Self", "mha": "MHA"}, tmp_path / "a.png")
     assert drawn == [
-        "Self: p(positive) 0.90, right; self-attentive pooling, mean of the 2 hops", "hop 1", "hop 2",
-        "MHA: p(positive) 0.40, wrong; self-attentive pooling",
-        "MHA: p(positive) 0.40, wrong; multi-head attention, mean of the 2 heads", "head 1", "head 2",
+        "Self, seed 43: p(positive) 0.90, right; self-attentive pooling, mean of the 2 hops", "hop 1", "hop 2",
+        "MHA, seed 42: p(positive) 0.40, wrong; self-attentive pooling",
+        "MHA, seed 42: p(positive) 0.40, wrong; multi-head attention, mean of the 2 heads", "head 1", "head 2",
     ]
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"

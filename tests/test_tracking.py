@@ -41,10 +41,12 @@ def test_experiment_keeps_artifacts_beside_the_database(tmp_path, monkeypatch):
 
 def test_run_tags_name_the_model_stage_commit_and_dvc_experiment(monkeypatch):
     monkeypatch.setenv("DVC_EXP_NAME", "brave-owl")
-    tags = tracking.run_tags("mha", "train_mha")
-    assert tags["model"] == "mha" and tags["dvc.stage"] == "train_mha" and tags["dvc.exp_name"] == "brave-owl"
+    tags = tracking.run_tags("train_mha@43", model="mha", seed=43)
+    assert tags["model"] == "mha" and tags["seed"] == "43" and tags["dvc.stage"] == "train_mha@43"
+    assert tags["dvc.exp_name"] == "brave-owl"
     assert len(tags["git.commit"]) == 40 or tags["git.commit"] == "unknown"
-    assert tracking.run_name("mha") == "mha-brave-owl"
+    assert tracking.run_name("mha", 43) == "mha-seed43-brave-owl"
+    assert tracking.run_name("comparison") == "comparison-brave-owl"
 
 
 def test_an_unreachable_tracking_server_fails_at_once_naming_the_uri(monkeypatch):

@@ -23,12 +23,12 @@ def encoded():
     return encoded, vocab
 
 
-def train_once(encoded, kind="self", checkpoint=None, **train_overrides):
+def train_once(encoded, kind="self", checkpoint=None, seed=42, **train_overrides):
     splits, vocab = encoded
     params = typed_small_params(**{"train.epochs": 4, "train.lr": 0.01} | train_overrides)
-    seed_everything(params.train.seed)
+    seed_everything(seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=len(vocab), **vars(params.model)))
-    result = fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train,
+    result = fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train, seed,
                  checkpoint=checkpoint)
     return model, result
 
@@ -55,15 +55,16 @@ def test_early_stopping_waits_patience_epochs_without_improvement(encoded):
     seed_everything(0)
     model = build_model(ModelConfig(kind="self", vocab_size=len(vocab), embed_dim=16, hidden_dim=16, rnn="lstm", hops=1,
                                     heads=2, dropout=0.0))
-    result = fit(model, Batches(splits["train"], CPU), Batches(flipped_val, CPU), params)
+    result = fit(model, Batches(splits["train"], CPU), Batches(flipped_val, CPU), params, seed=0)
     assert len(result.history) == result.best_epoch + 2 < 10
 
 
-def test_same_seed_gives_identical_training(encoded):
+def test_same_seed_gives_identical_training_and_another_seed_another_model(encoded):
     _, first = train_once(encoded, **{"train.epochs": 2})
     _, second = train_once(encoded, **{"train.epochs": 2})
+    _, other = train_once(encoded, seed=43, **{"train.epochs": 2})
     strip = lambda result: [(e.train_loss, e.val_loss, e.val_accuracy) for e in result.history]  # noqa: E731
-    assert strip(first) == strip(second)
+    assert strip(first) == strip(second) != strip(other)
 
 
 def test_batches_cover_every_review_once_trimmed_to_their_longest(encoded):
@@ -105,6 +106,8 @@ def test_a_checkpoint_from_other_params_is_refused(encoded, tmp_path):
     with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
         train_once(encoded, **{"train.epochs": 2, "train.resume": True, "train.lr": 0.02},
                    checkpoint=tmp_path / "run.pt")
+    with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
+        train_once(encoded, seed=43, **{"train.epochs": 2, "train.resume": True}, checkpoint=tmp_path / "run.pt")
     _, fresh = train_once(encoded, **{"train.epochs": 1, "train.lr": 0.02}, checkpoint=tmp_path / "run.pt")
     assert len(fresh.history) == 1  # resume off: the old checkpoint is simply overwritten
 
@@ -118,7 +121,7 @@ def test_a_checkpoint_from_a_model_built_otherwise_is_refused(encoded, tmp_path)
     model = build_model(ModelConfig(kind="self", vocab_size=len(vocab), **vars(params.model)))
     model.add_module("extra", torch.nn.Linear(2, 2))
     with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
-        fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train,
+        fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train, 42,
             checkpoint=tmp_path / "run.pt")
 
 
