@@ -113,6 +113,11 @@ def mean_interval(values: list[float]) -> tuple[float, float] | None:
 SCORES = ("accuracy", "f1", "roc_auc")  # each seed's, summarised over seeds
 
 
+def seed_ensemble(probabilities: dict[int, np.ndarray]) -> np.ndarray:
+    """The seeds' models as one classifier: the mean of their probabilities of positive."""
+    return np.mean(list(probabilities.values()), axis=0)
+
+
 def architecture_scores(labels: np.ndarray, probabilities: dict[int, np.ndarray]) -> dict[str, dict]:
     """One architecture on the test split: each seed's scores, their mean, std, lowest and highest, and the scores of
     the seed ensemble (the mean of the seeds' probabilities)."""
@@ -120,7 +125,7 @@ def architecture_scores(labels: np.ndarray, probabilities: dict[int, np.ndarray]
     summaries = {score: spread([scored[score] for scored in seeds.values()]) for score in SCORES}
     over_seeds = {statistic: {score: summaries[score][statistic] for score in SCORES}
                   for statistic in ("mean", "std", "min", "max")}
-    ensemble = classification_metrics(labels, np.mean(list(probabilities.values()), axis=0))
+    ensemble = classification_metrics(labels, seed_ensemble(probabilities))
     return over_seeds | {"ensemble": ensemble, "seeds": seeds}
 
 

@@ -21,7 +21,7 @@ from sklearn.metrics import roc_curve
 
 from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
-from pipeline.comparison import architecture_scores, compare_architectures
+from pipeline.comparison import architecture_scores, compare_architectures, seed_ensemble
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import atomic_path, read_json, read_output, write_json
@@ -62,6 +62,7 @@ def main(
     baseline_run = read_output(models / "baseline" / "mlflow_run.json", "baseline", read_json)
     if len(baseline_probabilities) != len(test):
         raise PipelineError(f"{models}/baseline does not match the test split: run the baseline stage again")
+    histories = {kind: [run.history() for run in trained[kind].values()] for kind in MODEL_KINDS}
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
 
     scored = timed_predictions(networks, Batches(test, device))
@@ -80,13 +81,13 @@ def main(
     names = model_names(settings)
     typer.echo(verdict_line(results["comparison"], names))
 
-    ensembles = {kind: np.mean(list(probabilities[kind].values()), axis=0) for kind in MODEL_KINDS}
+    ensembles = {kind: seed_ensemble(probabilities[kind]) for kind in MODEL_KINDS}
     chosen = {kind: representative(trained[kind]) for kind in MODEL_KINDS}
     examples = attention_examples(test, vocab, settings, chosen, networks, probabilities)
     recorded = record_in_mlflow(settings, test, results, timings, trained, chosen, baseline_run)
 
     write_plots(out / "plots", test, ensembles | {"baseline": baseline_probabilities}, settings.tokenize.max_len,
-                {kind: [run.history() for run in trained[kind].values()] for kind in MODEL_KINDS})
+                histories)
     columns = {f"{kind}_seed{seed}": scores for kind in MODEL_KINDS for seed, scores in probabilities[kind].items()}
     with atomic_path(out / "test_predictions.csv") as partial:
         pd.DataFrame({"label": test.labels, "tokens": test.lengths} | columns
@@ -124,7 +125,7 @@ def paired_tests(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarr
     these two trained models err at different rates on this test set? (Not a test of the architectures.)"""
     pairs = {str(seed): (probabilities["self"][seed], probabilities["mha"][seed])
              for seed in probabilities["self"] if seed in probabilities["mha"]}
-    pairs["ensemble"] = tuple(np.mean(list(probabilities[kind].values()), axis=0) for kind in MODEL_KINDS)
+    pairs["ensemble"] = tuple(seed_ensemble(probabilities[kind]) for kind in MODEL_KINDS)
     tests = {}
     for name, (first, second) in pairs.items():
         paired = mcnemar_exact(labels, first, second)
