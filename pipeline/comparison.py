@@ -132,7 +132,7 @@ def architecture_scores(labels: np.ndarray, probabilities: dict[int, np.ndarray]
 def compare_architectures(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarray]]) -> dict[str, object]:
     """The difference in mean accuracy between the two architectures (the first named minus the second), its
     interval, and the verdict: a winner only when the interval excludes zero."""
-    (first, first_seeds), (second, second_seeds) = probabilities.items()
+    first, second = probabilities
     right = {name: np.array([is_right(scores, labels) for scores in seeds.values()])
              for name, seeds in probabilities.items()}
     found = accuracy_difference(right[first], right[second])

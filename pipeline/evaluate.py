@@ -30,7 +30,7 @@ from pipeline.models import load_checkpoint
 from pipeline.params import MODEL_KINDS, Params, load_params, model_names
 from pipeline.reporting import verdict_line
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.trained import TrainedSeed, representative, trained_seeds
+from pipeline.trained import TrainedSeed, mean_history, representative, trained_seeds
 from pipeline.training import Batches, resolve_device, timed_predictions
 
 LOGGED_SCORES = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "precision", "recall", "f1", "roc_auc")
@@ -76,12 +76,12 @@ def main(
                            | {k: v for k, v in baseline_trained.items() if k != "train_seconds"}
                            | {"test_samples": len(test)})
     timings["baseline"] = {"train_seconds": baseline_trained["train_seconds"]}
+    ensembles = {kind: seed_ensemble(probabilities[kind]) for kind in MODEL_KINDS}
     results["comparison"] = compare_architectures(test.labels, probabilities)
-    results["self_vs_mha"] = paired_tests(test.labels, probabilities)
+    results["self_vs_mha"] = paired_tests(test.labels, probabilities, ensembles)
     names = model_names(settings)
     typer.echo(verdict_line(results["comparison"], names))
 
-    ensembles = {kind: seed_ensemble(probabilities[kind]) for kind in MODEL_KINDS}
     chosen = {kind: representative(trained[kind]) for kind in MODEL_KINDS}
     examples = attention_examples(test, vocab, settings, chosen, networks, probabilities)
     recorded = record_in_mlflow(settings, test, results, timings, trained, chosen, baseline_run)
@@ -120,12 +120,13 @@ def architecture_results(test: EncodedSplit, probabilities: dict[int, np.ndarray
     return results, timings
 
 
-def paired_tests(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarray]]) -> dict[str, dict]:
+def paired_tests(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarray]],
+                 ensembles: dict[str, np.ndarray]) -> dict[str, dict]:
     """McNemar's test of the two architectures' models trained with the same seed, and of their seed ensembles: do
     these two trained models err at different rates on this test set? (Not a test of the architectures.)"""
     pairs = {str(seed): (probabilities["self"][seed], probabilities["mha"][seed])
              for seed in probabilities["self"] if seed in probabilities["mha"]}
-    pairs["ensemble"] = tuple(seed_ensemble(probabilities[kind]) for kind in MODEL_KINDS)
+    pairs["ensemble"] = tuple(ensembles[kind] for kind in MODEL_KINDS)
     tests = {}
     for name, (first, second) in pairs.items():
         paired = mcnemar_exact(labels, first, second)
@@ -221,12 +222,6 @@ def write_plots(folder: Path, test: EncodedSplit, probabilities: dict[str, np.nd
             mean_history(histories[kind]).to_csv(partial, index=False)
     with atomic_path(folder / "accuracy_by_length.csv") as partial:
         accuracy_by_length(test.labels, test.lengths, max_len, probabilities).to_csv(partial, index=False)
-
-
-def mean_history(histories: list[pd.DataFrame]) -> pd.DataFrame:
-    """Per epoch, the mean over the seeds that trained that long (early stopping ends seeds at different epochs)."""
-    curves = pd.concat(histories).drop(columns="seconds").groupby("epoch").mean()
-    return curves.reset_index()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from pipeline.decision import is_right
+from pipeline.trained import mean_history
 
 COLOURS = {"self": "tab:blue", "mha": "tab:orange", "baseline": "tab:gray"}
 DPI = 110
@@ -32,7 +33,7 @@ def plot_learning_curves(histories: dict[str, list[pd.DataFrame]], names: dict[s
     figure = Figure(figsize=(11, 4.4), layout="constrained")
     loss_axis, accuracy_axis = figure.subplots(1, 2)
     for kind, seeds in histories.items():
-        mean = pd.concat(seeds).groupby("epoch").mean().reset_index()
+        mean = mean_history(seeds)
         for column, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
             for history in seeds:
                 for split, style in (("train", "--"), ("val", "-")):

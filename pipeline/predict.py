@@ -24,7 +24,7 @@ from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import read_output
 from pipeline.metrics import classification_metrics
 from pipeline.models import load_checkpoint
-from pipeline.params import DataParams, ModelKind, load_params, model_dir, stage_of
+from pipeline.params import DataParams, ModelKind, load_params
 from pipeline.text import Vocabulary
 from pipeline.trained import representative, trained_seeds
 
@@ -64,11 +64,9 @@ def main(
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         predictions = tracking.load_servable_model(model_uri).predict(reviews, params={"top": top})
     else:
-        if seed is None:
-            seed = representative(trained_seeds(models, model.value, settings.train.seeds)).seed
+        chosen = representative(trained_seeds(models, model.value, settings.train.seeds if seed is None else [seed]))
         classifier = ReviewClassifier(
-            read_output(model_dir(models, model.value, seed) / "model.pt", stage_of(model.value, seed),
-                        load_checkpoint),
+            read_output(chosen.weights, chosen.stage, load_checkpoint),
             read_output(data / "vocab.json", "tokenize", Vocabulary.load),
             settings.tokenize.eval_max_len, settings.tokenize.keep,
         )

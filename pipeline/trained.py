@@ -43,6 +43,12 @@ def trained_seeds(models: Path, kind: str, seeds: list[int]) -> dict[int, Traine
     return found
 
 
+def mean_history(histories: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per epoch, the mean of the seeds' curves over the seeds that trained that long (early stopping ends seeds at
+    different epochs)."""
+    return pd.concat(histories).drop(columns="seconds").groupby("epoch").mean().reset_index()
+
+
 def representative(trained: dict[int, TrainedSeed]) -> TrainedSeed:
     """The seed whose model stands for its architecture in the registry, `predict` and the attention pictures: the
     one with the lowest validation loss (chosen without looking at the test set); the lower seed on a tie."""
