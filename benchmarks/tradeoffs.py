@@ -21,7 +21,7 @@ from benchmarks.imdb import ARCHIVE, encoded_splits, machine, read_reviews
 from pipeline.decision import predicted_labels
 from pipeline.models import ModelConfig, build_model, count_parameters
 from pipeline.params import MODEL_KINDS, load_params
-from pipeline.training import Batches, EpochResult, fit, predict_proba, seed_everything
+from pipeline.training import Batches, EpochResult, fit, predict, seed_everything
 
 CPU = torch.device("cpu")
 
@@ -58,7 +58,7 @@ def main(
         def score(result: EpochResult) -> None:
             nonlocal seconds
             seconds += result.seconds
-            probabilities = predict_proba(network, test)
+            probabilities = predict(network, test).probabilities
             accuracy = accuracy_score(test.labels.numpy(), predicted_labels(probabilities))
             rows.append((length, width, size, result.epoch, seconds, result.val_accuracy, accuracy))
             print(f"max_len {length}, hidden {width}, epoch {result.epoch}: {seconds:.0f}s, test {accuracy:.4f}")

@@ -8,7 +8,10 @@ by the pipeline's tokenizer, and all three are tested on reviews cut to max_len 
 would read up to tokenize.eval_max_len). Each trainer trains once per `--seed`: after two epochs on a subset,
 test accuracy swings by several points from seed to seed (README, Benchmarks), so one seed cannot tell two
 trainers apart. Prints samples/s and test accuracy per run and their means with the speed-up; asserts nothing.
-With `--device cuda` all three train on the GPU.
+With `--device cuda` all three train on the GPU, and train_self trains a second time with the CPU's RNN path
+(each direction over the padded batch) in place of the GPU's (both directions in one cuDNN call over the packed
+batch), so that one run tells which path is faster there. `--profile` first prints, for one epoch of each
+pipeline model, the operators (and on a GPU the kernels) that take the most time.
 
     .venv/bin/python -m benchmarks.train_speed --train-size 5000 --test-size 5000 --epochs 2
 """
@@ -24,13 +27,14 @@ import torch
 import typer
 from sklearn.metrics import accuracy_score
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.imdb import ARCHIVE, device_option, encoded_splits, machine, read_reviews
 from pipeline.decision import predicted_labels
 from pipeline.models import ModelConfig, build_model
 from pipeline.params import DEVICES, load_params
-from pipeline.training import Batches, fit, predict_proba, seed_everything
+from pipeline.training import Batches, fit, predict, seed_everything
 
 REFERENCE_BATCH = 64
 
@@ -93,14 +97,26 @@ def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) ->
     return Run(len(train) * epochs / seconds, accuracy_score(splits["test"].labels, (logits > 0).numpy()))
 
 
-def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device) -> Run:
+def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device, cpu_rnn_path=False) -> Run:
     train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs)
     seed_everything(seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model))).to(device)
+    if cpu_rnn_path:
+        model.rnn.forward = model.rnn.direction_by_direction
     result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params, seed)
-    probabilities = predict_proba(model, Batches(splits["test"], device))
+    probabilities = predict(model, Batches(splits["test"], device)).probabilities
     accuracy = accuracy_score(splits["test"].labels, predicted_labels(probabilities))
     return Run(len(splits["train"]) * epochs / result.seconds, accuracy)
+
+
+def print_profile(kind, splits, vocab_size, params, device) -> None:
+    """The 15 operators (on a GPU: kernels) with the most time of their own in one training epoch."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiled:
+        pipeline_run(kind, splits, vocab_size, params, 1, 42, device)
+    order = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"\nProfile of one train_{kind} epoch on {device}:\n")
+    print(profiled.key_averages().table(sort_by=order, row_limit=15))
 
 
 def main(
@@ -111,6 +127,7 @@ def main(
     params_file: Path = typer.Option(Path("params.yaml"), "--params"),
     archive: Path = typer.Option(ARCHIVE, help="The IMDB archive."),
     device_name: str = typer.Option("cpu", "--device", help=f"Where all three train: {', '.join(DEVICES)}."),
+    profile_first: bool = typer.Option(False, "--profile", help="Profile one epoch of each pipeline model first."),
 ) -> None:
     params = load_params(params_file)
     device = device_option(device_name)
@@ -126,6 +143,9 @@ def main(
     print(f"{len(splits['train'])} train / {len(splits['test'])} test reviews, max_len {tok.max_len}, "
           f"embed 128, hidden 64, {epochs} epochs, mean length {np.mean(splits['train'].lengths):.0f} tokens")
     batch = params.train.batch_size
+    if profile_first:
+        for kind in ("self", "mha"):
+            print_profile(kind, splits, len(vocab), params, device)
     trainers = {  # label -> train and test at a seed; the reference first, as the yardstick
         "reference loop (self-attention, padded, batch 64)":
             lambda seed: reference_run(splits, len(vocab), params.model, params.train.lr, epochs, seed, device),
@@ -133,6 +153,9 @@ def main(
            lambda seed, kind=kind: pipeline_run(kind, splits, len(vocab), params, epochs, seed, device)
            for kind in ("self", "mha")},
     }
+    if device.type == "cuda":
+        trainers[f"pipeline train_self, the CPU's RNN path (batch {batch})"] = lambda seed: pipeline_run(
+            "self", splits, len(vocab), params, epochs, seed, device, cpu_rnn_path=True)
     runs: dict[str, list[Run]] = {label: [] for label in trainers}
     print("\n| trainer | seed | samples/s | test accuracy |\n|---|---:|---:|---:|")
     for seed in seeds:  # seed by seed, so that a drift in the machine's speed reaches every trainer alike

@@ -21,7 +21,7 @@ from sklearn.metrics import roc_curve
 
 from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
-from pipeline.comparison import architecture_scores, compare_architectures, seed_ensemble
+from pipeline.comparison import architecture_scores, compare_architectures, seed_ensemble, spread
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import atomic_path, read_json, read_output, write_json
@@ -31,9 +31,10 @@ from pipeline.params import MODEL_KINDS, Params, load_params, model_names
 from pipeline.reporting import verdict_line
 from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.trained import TrainedSeed, mean_history, representative, trained_seeds
-from pipeline.training import Batches, resolve_device, timed_predictions
+from pipeline.training import Batches, Predictions, resolve_device, timed_predictions
 
-LOGGED_SCORES = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "precision", "recall", "f1", "roc_auc")
+LOGGED_SCORES = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "precision", "recall", "f1", "roc_auc",
+                 "hop_overlap")
 SHARED_FIELDS = ("params", "params_by_part", "vocab_size", "train_samples", "val_samples")  # the same for every seed
 SEED_FIELDS = ("epochs", "best_epoch", "val_loss", "val_accuracy")
 
@@ -66,7 +67,8 @@ def main(
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
 
     scored = timed_predictions(networks, Batches(test, device))
-    probabilities = {kind: {seed: scored[kind, seed][0] for seed in trained[kind]} for kind in MODEL_KINDS}
+    probabilities = {kind: {seed: scored[kind, seed][0].probabilities for seed in trained[kind]}
+                     for kind in MODEL_KINDS}
     results, timings = {}, {}
     for kind in MODEL_KINDS:
         results[kind], timings[kind] = architecture_results(test, probabilities[kind], trained[kind], scored)
@@ -100,11 +102,17 @@ def main(
 
 
 def architecture_results(test: EncodedSplit, probabilities: dict[int, np.ndarray], trained: dict[int, TrainedSeed],
-                         scored: dict[tuple[str, int], tuple[np.ndarray, float]]) -> tuple[dict, dict]:
+                         scored: dict[tuple[str, int], tuple[Predictions, float]]) -> tuple[dict, dict]:
     """metrics.json's and timings.json's entries for one architecture."""
     results = architecture_scores(test.labels, probabilities)
     for seed, run in trained.items():
         results["seeds"][str(seed)] |= {field: run.metrics[field] for field in SEED_FIELDS}
+    overlaps = {seed: scored[run.kind, seed][0].mean_hop_overlap for seed, run in trained.items()}
+    if None not in overlaps.values():  # two hops or more
+        for seed, overlap in overlaps.items():
+            results["seeds"][str(seed)]["hop_overlap"] = overlap
+        for statistic, value in spread(list(overlaps.values())).items():
+            results[statistic]["hop_overlap"] = value
     first = next(iter(trained.values()))
     results |= {field: first.metrics[field] for field in SHARED_FIELDS} | {"test_samples": len(test)}
     results["representative_seed"] = representative(trained).seed
@@ -161,10 +169,12 @@ def record_in_mlflow(settings: Params, test: EncodedSplit, results: dict, timing
         for seed, run in trained[kind].items():
             with tracking.reopened_run(run.run["run_id"]):
                 tracking.log_token_split(settings.data, "test", "testing", test.ids, test.lengths, test.labels)
-                tracking.log_metrics({f"test_{key}": results[kind]["seeds"][str(seed)][key] for key in LOGGED_SCORES}
+                scores = results[kind]["seeds"][str(seed)]
+                tracking.log_metrics({f"test_{key}": scores[key] for key in LOGGED_SCORES if key in scores}
                                      | {"throughput": timings[kind]["seeds"][str(seed)]["throughput"]})
     with tracking.reopened_run(baseline_run["run_id"]):
-        tracking.log_metrics({f"test_{key}": results["baseline"][key] for key in LOGGED_SCORES})
+        tracking.log_metrics({f"test_{key}": results["baseline"][key] for key in LOGGED_SCORES
+                              if key in results["baseline"]})
 
     names = model_names(settings)
     comparison = results["comparison"]

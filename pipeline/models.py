@@ -5,9 +5,11 @@ an RNN over them, let attention decide which states matter, and map one vector p
 They differ in the middle:
 - self-attention: a bidirectional RNN, then self-attentive pooling in `hops` hops (each one learned weight per
   token);
-- multi-head attention: an LSTM, then Transformer-style scaled dot-product attention in `heads` heads
-  (every token attends to every token), added to the LSTM states.
-Both then pool the states into one vector per review the same way, by self-attentive pooling in `hops` hops.
+- multi-head attention: an LSTM (one-directional by default; `mha_bidirectional` gives it the self-attention
+  model's encoder, so that the two differ in attention only), then Transformer-style scaled dot-product attention in
+  `heads` heads (every token attends to every token), added to the LSTM states.
+Both then pool the states into one vector per review the same way, by self-attentive pooling in `hops` hops, whose
+training loss may add Lin et al.'s penalty (`hop_penalty`) for hops that weigh the same tokens.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from pipeline.files import atomic_path
 from pipeline.text import PAD_ID
@@ -36,6 +39,8 @@ class ModelConfig:
     hops: int  # both models' self-attentive pooling hops
     heads: int  # the multi-head model's attention heads
     dropout: float
+    hop_penalty: float  # coefficient of Lin et al.'s penalty on hops that overlap, added to the training loss
+    mha_bidirectional: bool  # the multi-head model's LSTM reads both ways, as the self-attention model's RNN does
 
 
 def padding_mask(ids: torch.Tensor) -> torch.Tensor:
@@ -59,23 +64,45 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
     return x.reshape(batch * steps, -1).index_select(0, source.reshape(-1)).view_as(x)
 
 
-class BidirectionalRNN(nn.Module):
-    """A forward and a backward RNN over a padded batch, states concatenated.
+class RNN(nn.Module):
+    """An LSTM or GRU over a padded batch of reviews, one-directional or bidirectional (the two directions' states
+    concatenated).
 
-    The backward RNN reads each review reversed within its own length, so padding (always at the end)
-    never reaches a real token's state in either direction. This is exact like packed sequences, and
-    several times faster on CPU, where PyTorch's packed RNN path is slow.
+    Padding (always at the end) never reaches a real token's state in either direction, exactly as with packed
+    sequences. On a GPU the batch is packed and cuDNN runs both directions in one call. On the CPU, where PyTorch's
+    packed path is several times slower, each direction runs over the padded batch, the backward one reading every
+    review reversed within its own length. Both paths use the same weights, one `nn.LSTM`/`nn.GRU`'s, so a model
+    trained on a GPU predicts on a CPU.
     """
 
-    def __init__(self, cell: type[nn.RNNBase], input_dim: int, hidden_dim: int):
+    def __init__(self, cell: type[nn.RNNBase], input_dim: int, hidden_dim: int, bidirectional: bool):
         super().__init__()
-        self.forward_rnn = cell(input_dim, hidden_dim, batch_first=True)
-        self.backward_rnn = cell(input_dim, hidden_dim, batch_first=True)
+        self.rnn = cell(input_dim, hidden_dim, batch_first=True, bidirectional=bidirectional)
+        self.width = hidden_dim * (2 if bidirectional else 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        forward_states, _ = self.forward_rnn(x)
-        backward_states, _ = self.backward_rnn(reverse_within_lengths(x, lengths))
+        if not self.rnn.bidirectional:
+            return self.rnn(x)[0]  # padding trails the review: it reaches no real token's state
+        return self.packed(x, lengths) if x.is_cuda else self.direction_by_direction(x, lengths)
+
+    def packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Both directions in one call over the packed batch (`lengths` on the host: packing needs them there)."""
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.size(1))[0]
+
+    def direction_by_direction(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        forward_states = self.direction(x, "")
+        backward_states = self.direction(reverse_within_lengths(x, lengths), "_reverse")
         return torch.cat([forward_states, reverse_within_lengths(backward_states, lengths)], dim=-1)
+
+    def direction(self, x: torch.Tensor, suffix: str) -> torch.Tensor:
+        """One direction's states over the padded batch, with that direction's weights of the bidirectional RNN: the
+        op `nn.LSTM` / `nn.GRU` themselves call, given one direction's weights."""
+        weights = [getattr(self.rnn, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        start = x.new_zeros(1, x.size(0), self.rnn.hidden_size)
+        if isinstance(self.rnn, nn.LSTM):
+            return torch.lstm(x, (start, start), weights, True, 1, 0.0, self.training, False, True)[0]
+        return torch.gru(x, start, weights, True, 1, 0.0, self.training, False, True)[0]
 
 
 class SelfAttention(nn.Module):
@@ -98,25 +125,43 @@ class SelfAttention(nn.Module):
         return (weights @ states).flatten(1), weights
 
 
+def hop_penalty(weights: torch.Tensor) -> torch.Tensor:
+    """Lin et al. 2017's penalty ||A A^T - I||_F^2 of each review, A its (hops, tokens) pooling weights.
+
+    0 when each hop puts all its weight on one token and no two hops on the same; it grows as hops weigh the same
+    tokens (to hops^2 - hops when all hops put all their weight on one token), so adding it to the loss pushes the
+    hops apart."""
+    gram = weights @ weights.transpose(1, 2)
+    return (gram - torch.eye(gram.size(-1), device=gram.device)).pow(2).sum(dim=(1, 2))
+
+
+def hop_overlap(weights: torch.Tensor) -> torch.Tensor:
+    """How much weight two hops put on the same tokens, sum over tokens of the smaller of the two, averaged over every
+    pair of hops: per review, from 0 (no two hops share a token) to 1 (all hops weigh the tokens alike). (batch, hops,
+    tokens) -> (batch,); needs two hops or more."""
+    first, second = torch.triu_indices(weights.size(1), weights.size(1), offset=1, device=weights.device)
+    return torch.minimum(weights[:, first], weights[:, second]).sum(dim=-1).mean(dim=-1)
+
+
 class SelfAttentionClassifier(nn.Module):
     """embedding -> dropout -> bidirectional LSTM/GRU -> self-attentive pooling (`hops`) -> dropout -> dense."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        width = 2 * config.hidden_dim
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
         cell = {"lstm": nn.LSTM, "gru": nn.GRU}[config.rnn]
-        self.rnn = BidirectionalRNN(cell, config.embed_dim, config.hidden_dim)
-        self.pooling = SelfAttention(width, config.hops)
+        self.rnn = RNN(cell, config.embed_dim, config.hidden_dim, bidirectional=True)
+        self.pooling = SelfAttention(self.rnn.width, config.hops)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.hops * width, 1)
+        self.classifier = nn.Linear(config.hops * self.rnn.width, 1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_attention(ids, lengths)[0]
 
-    def forward_with_attention(self, ids, lengths=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Logits (batch,) and the pooling's weights, one per hop and token (batch, hops, steps)."""
+    def forward_with_attention(self, ids, lengths=None, need_weights=True):
+        """Logits (batch,) and the pooling's weights, one per hop and token (batch, hops, steps); `need_weights` is
+        the multi-head model's (this model's only weights are the pooling's, which cost nothing extra)."""
         lengths = lengths_of(ids) if lengths is None else lengths
         states = self.rnn(self.dropout(self.embedding(ids)), lengths)
         pooled, weights = self.pooling(states, padding_mask(ids))
@@ -165,11 +210,11 @@ class MultiHeadAttentionClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
-        self.rnn = nn.LSTM(config.embed_dim, config.hidden_dim, batch_first=True)
-        self.attention = MultiHeadSelfAttention(config.hidden_dim, config.heads)
-        self.pooling = SelfAttention(config.hidden_dim, config.hops)
+        self.rnn = RNN(nn.LSTM, config.embed_dim, config.hidden_dim, bidirectional=config.mha_bidirectional)
+        self.attention = MultiHeadSelfAttention(self.rnn.width, config.heads)
+        self.pooling = SelfAttention(self.rnn.width, config.hops)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.hops * config.hidden_dim, 1)
+        self.classifier = nn.Linear(config.hops * self.rnn.width, 1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_attention(ids, lengths, need_weights=False)[0]
@@ -178,10 +223,10 @@ class MultiHeadAttentionClassifier(nn.Module):
         """Logits (batch,) and the weights of both attention layers: the heads' (batch, heads, query, key), left
         out without `need_weights`, and the pooling's (batch, hops, steps).
 
-        `lengths` is not needed: padding trails the review, so the LSTM never carries it into a real token's state,
-        and the padding mask (from `ids`) keeps it out of the attention and the pooling."""
+        The padding mask (from `ids`) keeps padding out of the attention and the pooling."""
         pad = padding_mask(ids)
-        states, _ = self.rnn(self.dropout(self.embedding(ids)))
+        lengths = lengths_of(ids) if lengths is None and self.config.mha_bidirectional else lengths
+        states = self.rnn(self.dropout(self.embedding(ids)), lengths)
         attended, head_weights = self.attention(states, pad, need_weights)
         pooled, pooling_weights = self.pooling(states + attended, pad)
         weights = {"attention": head_weights} if need_weights else {}

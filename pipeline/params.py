@@ -140,19 +140,29 @@ class ModelParams:
     hops: int
     heads: int
     dropout: float
+    hop_penalty: float  # Lin et al.'s penalty on overlapping hops, added to both models' training loss; 0: off
+    mha_bidirectional: bool  # the multi-head model's LSTM reads both ways, like the self-attention model's RNN
+
+    @property
+    def mha_width(self) -> int:
+        """The multi-head model's attention width: its LSTM's states, both directions' when bidirectional."""
+        return self.hidden_dim * (2 if self.mha_bidirectional else 1)
 
     def problems(self) -> list[str]:
         found = _at_least("model.embed_dim", self.embed_dim, 1) + _at_least("model.hidden_dim", self.hidden_dim, 1)
         found += _choice("model.rnn", self.rnn, RNNS)
         found += _at_least("model.hops", self.hops, 1) + _at_least("model.heads", self.heads, 1)
-        if self.heads >= 1 and self.hidden_dim >= 1 and self.hidden_dim % self.heads:
-            divisors = [d for d in range(1, self.hidden_dim + 1) if self.hidden_dim % d == 0]
+        if self.heads >= 1 and self.hidden_dim >= 1 and self.mha_width % self.heads:
+            divisors = [d for d in range(1, self.mha_width + 1) if self.mha_width % d == 0]
+            width = "2 x model.hidden_dim" if self.mha_bidirectional else "model.hidden_dim"
             found.append(
-                f"model.heads={self.heads} must divide model.hidden_dim={self.hidden_dim} "
-                f"(the attention width); use one of {divisors}"
+                f"model.heads={self.heads} must divide the attention width, {width} = {self.mha_width}; "
+                f"use one of {divisors}"
             )
         if not 0 <= self.dropout < 1:
             found.append(f"model.dropout={self.dropout} must be in [0, 1)")
+        if self.hop_penalty < 0:
+            found.append(f"model.hop_penalty={self.hop_penalty} must be >= 0 (0 turns the penalty off)")
         return found
 
 
@@ -210,8 +220,9 @@ class Params:
     def for_model(self, kind: str, seed: int) -> dict[str, object]:
         """The params one model's training with one seed depends on, flat with dotted names (as dvc.yaml lists
         them): `train.seed` in place of the whole list."""
-        model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "hops", "dropout"),
-                        "mha": ("embed_dim", "hidden_dim", "heads", "hops", "dropout")}[kind]
+        model_fields = {"self": ("embed_dim", "hidden_dim", "rnn", "hops", "dropout", "hop_penalty"),
+                        "mha": ("embed_dim", "hidden_dim", "heads", "hops", "dropout", "hop_penalty",
+                                "mha_bidirectional")}[kind]
         train = {key: value for key, value in _dotted("train", self.train).items() if key != "train.seeds"}
         flat = _dotted("data", self.data) | _dotted("tokenize", self.tokenize) | train | {"train.seed": seed}
         return flat | {f"model.{k}": getattr(self.model, k) for k in model_fields}
@@ -231,7 +242,8 @@ def model_names(params: Params) -> dict[str, str]:
     """How the report, its pictures and the MLflow runs name each model."""
     return {
         "self": f"Self-attention (Bi{params.model.rnn.upper()} + {params.model.hops}-hop attentive pooling)",
-        "mha": f"Multi-head attention (LSTM + {params.model.heads} heads, {params.model.hops}-hop attentive pooling)",
+        "mha": f"Multi-head attention ({'BiLSTM' if params.model.mha_bidirectional else 'LSTM'} + "
+               f"{params.model.heads} heads, {params.model.hops}-hop attentive pooling)",
         "baseline": "TF-IDF 1-2 grams + logistic regression",
     }
 

@@ -222,18 +222,53 @@ def parameters_table(metrics: dict[str, dict], names: dict[str, str]) -> list[st
 def differences_table(params: Params) -> list[str]:
     model = params.model
     width = model.hidden_dim
-    return [
+    self_rnn = f"bidirectional {model.rnn.upper()}, 2 x {width} units (`model.rnn`)"
+    if not model.mha_bidirectional:
+        mha_rnn = f"one-directional LSTM, {width} units (`model.mha_bidirectional` false)"
+    elif model.rnn == "lstm":
+        mha_rnn = "same (`model.mha_bidirectional` true)"
+    else:
+        mha_rnn = f"bidirectional LSTM, 2 x {width} units (`model.mha_bidirectional` true)"
+    penalty = (f"Lin et al.'s hop penalty x {model.hop_penalty:g} (`model.hop_penalty`)" if model.hop_penalty
+               else "no hop penalty (`model.hop_penalty` 0)")
+    lines = [
         "| | self-attention | multi-head attention |",
         "|---|---|---|",
-        f"| RNN | bidirectional {model.rnn.upper()}, 2 x {width} units (`model.rnn`) | one-directional LSTM, "
-        f"{width} units |",
-        f"| attention | the pooling's own weights (below) | {model.heads} heads x {width // model.heads} dims of "
-        f"scaled dot-product self-attention (`model.heads`), added to the states |",
+        f"| RNN | {self_rnn} | {mha_rnn} |",
+        f"| attention | the pooling's own weights (below) | {model.heads} heads x {model.mha_width // model.heads} "
+        f"dims of scaled dot-product self-attention (`model.heads`), added to the states |",
         f"| pooling | self-attentive, in {model.hops} hops (`model.hops`): each hop one learned weight per token, "
         f"the hops' weighted sums of the states concatenated | same |",
-        f"| shared | embed_dim {model.embed_dim}, hidden_dim {width}, dropout {model.dropout}, "
+        f"| shared | embed_dim {model.embed_dim}, hidden_dim {width}, dropout {model.dropout}, {penalty}, "
         f"every `train.*` param | same |",
     ]
+    if model.mha_bidirectional and model.rnn == "lstm":
+        return lines + ["", "The two models read with the same encoder, so the verdict compares their attention "
+                            "alone."]
+    return lines + ["", "The models differ in their encoder as well as their attention, so the verdict cannot say "
+                        "which of the two made the difference; `dvc exp run -S model.mha_bidirectional=true` gives the "
+                        "multi-head model the self-attention model's bidirectional encoder (with `model.rnn` lstm)."]
+
+
+def hops_section(metrics: dict[str, dict], names: dict[str, str], params: Params) -> list[str]:
+    """Do the pooling's hops weigh different words, or collapse onto the same ones?"""
+    model = params.model
+    if model.hops < 2:
+        return [f"One hop (`model.hops` = {model.hops}): there is no second hop to compare it with."]
+    lines = ["| model | hop overlap, mean over seeds | lowest - highest |", "|---|---:|---:|"]
+    for kind in MODEL_KINDS:
+        m = metrics[kind]
+        lines.append(f"| {names[kind]} | {m['mean']['hop_overlap']:.3f} | {m['min']['hop_overlap']:.3f} - "
+                     f"{m['max']['hop_overlap']:.3f} |")
+    trained = (f"with Lin et al.'s penalty on overlapping hops weighed {model.hop_penalty:g} (`model.hop_penalty`)"
+               if model.hop_penalty else
+               "without Lin et al.'s penalty on overlapping hops (`model.hop_penalty` = 0; a positive value adds it "
+               "to the training loss and pushes the hops apart)")
+    return lines + ["", f"A hop overlap is, for one test review, the weight two hops put on the same tokens (the sum "
+                        f"over tokens of the smaller of their two weights), averaged over every pair of the "
+                        f"{model.hops} hops, then over the test reviews: 1 means every hop weighs the words alike, so "
+                        f"the hops are as good as one; 0 that no two hops share a word. The models were trained "
+                        f"{trained}."]
 
 
 def length_table(table: pd.DataFrame, names: dict[str, str]) -> list[str]:
@@ -379,6 +414,10 @@ def render_report(
         *length_table(by_length, names),
         "",
         f"![Accuracy by review length]({figures['lengths']})",
+        "",
+        "## Do the hops read different words?",
+        "",
+        *hops_section(metrics, names, params),
         "",
         "## What the models attend to",
         "",

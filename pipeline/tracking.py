@@ -280,7 +280,8 @@ def run_description(params: Params, kind: str, train_reviews: int, val_reviews: 
     if kind == "baseline":
         return f"{model_names(params)[kind]} on {data_origin(data)} ({reviews}); seed {data.seed}"
     return (f"{model_names(params)[kind]} on {data_origin(data)} ({reviews}); embed {model.embed_dim}, hidden "
-            f"{model.hidden_dim}, dropout {model.dropout}; Adam lr {train.lr}, batch {train.batch_size}, up to "
+            f"{model.hidden_dim}, dropout {model.dropout}"
+            + (f", hop penalty {model.hop_penalty:g}" if model.hop_penalty else "") + f"; Adam lr {train.lr}, batch {train.batch_size}, up to "
             f"{train.epochs} epochs, seed {seed}")
 
 

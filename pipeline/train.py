@@ -59,7 +59,8 @@ def main(
             tracking.log_token_split(settings.data, split, context, encoded.ids, encoded.lengths, encoded.labels)
 
         def report_epoch(result: EpochResult) -> None:
-            tracking.log_metrics({k: v for k, v in asdict(result).items() if k != "epoch"}, step=result.epoch)
+            tracking.log_metrics({k: v for k, v in asdict(result).items() if k != "epoch" and v is not None},
+                                 step=result.epoch)
             typer.echo(
                 f"epoch {result.epoch}: train loss {result.train_loss:.4f} acc {result.train_accuracy:.4f} | "
                 f"val loss {result.val_loss:.4f} acc {result.val_accuracy:.4f} | {result.seconds:.1f}s"

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError
 from pipeline.files import UNREADABLE, atomic_path, brief
+from pipeline.models import hop_overlap, hop_penalty
 from pipeline.params import TrainParams
 from pipeline.text import EncodedSplit
 
@@ -40,11 +41,23 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class EpochResult:
     epoch: int
-    train_loss: float
+    train_loss: float  # cross-entropy alone, comparable with val_loss (the hop penalty is reported beside it)
     train_accuracy: float
+    train_hop_penalty: float  # Lin et al.'s ||A A^T - I||^2, mean per review, before model.hop_penalty weighs it
     val_loss: float
     val_accuracy: float
+    val_hop_overlap: float | None  # mean overlap between the hops' weights (see models.hop_overlap); None: one hop
     seconds: float
+
+
+@dataclass(frozen=True)
+class Predictions:
+    probabilities: np.ndarray  # of positive, per review
+    hop_overlap: np.ndarray | None  # per review, how alike the pooling's hops weigh its tokens; None with one hop
+
+    @property
+    def mean_hop_overlap(self) -> float | None:
+        return None if self.hop_overlap is None else float(self.hop_overlap.mean())
 
 
 @dataclass(frozen=True)
@@ -128,8 +141,10 @@ def fit(
 
     The model ends holding the weights of its best validation epoch. After every epoch the whole training
     state is saved to `checkpoint` (when given); with `params.resume` a run continues from there, exactly
-    as if it had never stopped.
+    as if it had never stopped. The loss is the cross-entropy plus `model.config.hop_penalty` times Lin et al.'s
+    penalty on hops that weigh the same tokens (models.hop_penalty).
     """
+    penalty_weight = model.config.hop_penalty
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)  # one kernel for all tensors
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     state = TrainingState(np.random.default_rng(seed))
@@ -150,23 +165,27 @@ def fit(
         # summed on the device: a GPU need not wait for the host after every batch
         total_loss = torch.zeros((), dtype=torch.float64, device=train.device)
         correct = torch.zeros((), dtype=torch.long, device=train.device)
+        total_penalty = torch.zeros((), dtype=torch.float64, device=train.device)
         batches = tqdm(
             train.shuffled(params.batch_size, state.rng), total=train.count(params.batch_size),
             desc=f"epoch {epoch}/{params.epochs}", leave=False, mininterval=1.0,
         )
         for ids, lengths, labels in batches:
             optimizer.zero_grad(set_to_none=True)
-            logits = model(ids, lengths)
+            logits, weights = model.forward_with_attention(ids, lengths, need_weights=False)
             loss = loss_fn(logits, labels)
-            (loss / len(labels)).backward()
+            # measured either way; it reaches the gradients only when weighed in
+            penalty = hop_penalty(weights["pooling"] if penalty_weight else weights["pooling"].detach()).sum()
+            (loss / len(labels) + penalty_weight * penalty / len(labels)).backward()
             nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
             optimizer.step()
             total_loss += loss.detach()
+            total_penalty += penalty.detach()
             correct += ((logits > 0).float() == labels).sum()
-        val_loss, val_accuracy = evaluate_loss(model, val)
+        val_loss, val_accuracy, val_overlap = evaluate_loss(model, val)
         result = EpochResult(
-            epoch, total_loss.item() / len(train), correct.item() / len(train), val_loss, val_accuracy,
-            time.perf_counter() - epoch_started,
+            epoch, total_loss.item() / len(train), correct.item() / len(train), total_penalty.item() / len(train),
+            val_loss, val_accuracy, val_overlap, time.perf_counter() - epoch_started,
         )
         state.history.append(result)
         if val_loss < state.best_loss:
@@ -228,36 +247,41 @@ def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams, 
     return digest.hexdigest()
 
 
-def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float]:
-    """Mean binary cross-entropy and accuracy on a split."""
-    probabilities = predict_proba(model, batches)
+def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float, float | None]:
+    """Mean binary cross-entropy, accuracy and hop overlap on a split."""
+    predictions = predict(model, batches)
     labels = batches.labels.numpy()
-    loss = log_loss(labels, probabilities, labels=[0, 1])
-    return float(loss), float(accuracy_score(labels, predicted_labels(probabilities)))
+    loss = log_loss(labels, predictions.probabilities, labels=[0, 1])
+    accuracy = accuracy_score(labels, predicted_labels(predictions.probabilities))
+    return float(loss), float(accuracy), predictions.mean_hop_overlap
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, batches: Batches) -> np.ndarray:
-    """Positive-class probability of every review, in the split's order."""
+def predict(model: nn.Module, batches: Batches) -> Predictions:
+    """Positive-class probability of every review, in the split's order, and how alike its hops weighed it."""
     model.eval()
     batch_size = CUDA_INFERENCE_BATCH if batches.device.type == "cuda" else CPU_INFERENCE_BATCH
     probabilities = np.empty(len(batches), dtype=np.float64)
+    overlap = np.empty(len(batches), dtype=np.float64) if model.config.hops > 1 else None
     for indices, (ids, lengths, _) in batches.in_length_order(batch_size):
-        probabilities[indices] = torch.sigmoid(model(ids, lengths)).cpu().numpy()
-    return probabilities
+        logits, weights = model.forward_with_attention(ids, lengths, need_weights=False)
+        probabilities[indices] = torch.sigmoid(logits).cpu().numpy()
+        if overlap is not None:
+            overlap[indices] = hop_overlap(weights["pooling"]).cpu().numpy()
+    return Predictions(probabilities, overlap)
 
 
-def timed_predictions(models: dict[T, nn.Module], batches: Batches) -> dict[T, tuple[np.ndarray, float]]:
-    """Each model's probabilities for every review and its inference throughput in reviews per second.
+def timed_predictions(models: dict[T, nn.Module], batches: Batches) -> dict[T, tuple[Predictions, float]]:
+    """Each model's predictions for every review and its inference throughput in reviews per second.
 
     On the CPU the models score side by side, one per core, each in its own thread: two models on one core each
     finished 1.2x sooner than one after the other on two cores (docs/performance.md), with the same probabilities.
     A GPU scores them one after the other."""
 
-    def timed(model: nn.Module) -> tuple[np.ndarray, float]:
+    def timed(model: nn.Module) -> tuple[Predictions, float]:
         started = time.perf_counter()
-        probabilities = predict_proba(model, batches)
-        return probabilities, len(batches) / (time.perf_counter() - started)
+        predictions = predict(model, batches)
+        return predictions, len(batches) / (time.perf_counter() - started)
 
     threads = torch.get_num_threads()
     workers = min(threads, len(models))

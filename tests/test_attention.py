@@ -8,7 +8,8 @@ from pipeline.models import ModelConfig, build_model
 
 def model(kind: str):
     torch.manual_seed(0)
-    config = ModelConfig(kind, vocab_size=30, embed_dim=8, hidden_dim=8, rnn="lstm", hops=3, heads=2, dropout=0.1)
+    config = ModelConfig(kind, vocab_size=30, embed_dim=8, hidden_dim=8, rnn="lstm", hops=3, heads=2, dropout=0.1,
+                         hop_penalty=0.0, mha_bidirectional=False)
     return build_model(config)
 
 

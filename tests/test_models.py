@@ -3,10 +3,12 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from pipeline.models import (
-    BidirectionalRNN,
+    RNN,
     ModelConfig,
     build_model,
     count_parameters,
+    hop_overlap,
+    hop_penalty,
     load_checkpoint,
     parameters_by_part,
     reverse_within_lengths,
@@ -16,7 +18,8 @@ from pipeline.text import PAD_ID
 
 
 def config(kind: str, **changes) -> ModelConfig:
-    base = dict(kind=kind, vocab_size=50, embed_dim=8, hidden_dim=12, rnn="lstm", hops=2, heads=3, dropout=0.0)
+    base = dict(kind=kind, vocab_size=50, embed_dim=8, hidden_dim=12, rnn="lstm", hops=2, heads=3, dropout=0.0,
+                hop_penalty=0.0, mha_bidirectional=False)
     return ModelConfig(**base | changes)
 
 
@@ -79,14 +82,13 @@ def test_multi_head_attention_has_one_weight_map_per_head_masked_at_padding():
 
 def test_architectures_are_what_the_comparison_claims():
     self_model = build_model(config("self", rnn="gru"))
-    assert isinstance(self_model.rnn.forward_rnn, torch.nn.GRU)
-    assert isinstance(self_model.rnn.backward_rnn, torch.nn.GRU)
+    assert isinstance(self_model.rnn.rnn, torch.nn.GRU) and self_model.rnn.rnn.bidirectional
     bilstm = build_model(config("self"))  # 2 hops over 2 x 12 wide states
     assert count_parameters(bilstm) == (
         50 * 8 + 2 * 4 * (8 * 12 + 12 * 12 + 2 * 12) + (24 * 24 + 24 + 24 * 2) + (2 * 24 + 1)
     )
     mha = build_model(config("mha"))
-    assert isinstance(mha.rnn, torch.nn.LSTM) and not mha.rnn.bidirectional
+    assert isinstance(mha.rnn.rnn, torch.nn.LSTM) and not mha.rnn.rnn.bidirectional
     assert mha.attention.heads == 3
     assert isinstance(mha.pooling, type(bilstm.pooling))  # both pool the same way: 2 hops, here over 12 wide states
     embedding, lstm, attention = 50 * 8, 4 * (8 * 12 + 12 * 12 + 2 * 12), (3 * 12 * 12 + 3 * 12) + (12 * 12 + 12)
@@ -112,22 +114,66 @@ def test_reversal_within_lengths_keeps_padding_in_place_and_undoes_itself():
     assert torch.equal(reverse_within_lengths(reversed_x, lengths), x)
 
 
-def test_bidirectional_rnn_matches_pytorchs_packed_bidirectional_lstm():
-    """Same weights, same states at every real token as nn.LSTM(bidirectional=True) on packed sequences."""
+@pytest.mark.parametrize("cell", [torch.nn.LSTM, torch.nn.GRU])
+def test_cpu_path_matches_pytorchs_packed_bidirectional_rnn(cell):
+    """Same weights, same states at every real token as the RNN module itself on packed sequences (the GPU path)."""
     torch.manual_seed(0)
-    ours = BidirectionalRNN(torch.nn.LSTM, 3, 4)
-    reference = torch.nn.LSTM(3, 4, batch_first=True, bidirectional=True)
-    with torch.no_grad():
-        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
-            getattr(reference, name).copy_(getattr(ours.forward_rnn, name))
-            getattr(reference, name + "_reverse").copy_(getattr(ours.backward_rnn, name))
-    x = torch.randn(2, 5, 3)
-    lengths = torch.tensor([5, 3])
-    packed = pack_padded_sequence(x, lengths, batch_first=True)
-    expected, _ = pad_packed_sequence(reference(packed)[0], batch_first=True)
+    ours = RNN(cell, 3, 4, bidirectional=True)
+    x = torch.randn(3, 6, 3)
+    lengths = torch.tensor([6, 3, 1])
+    expected, _ = pad_packed_sequence(ours.rnn(pack_padded_sequence(x, lengths, batch_first=True))[0], batch_first=True)
     actual = ours(x, lengths)
-    assert torch.allclose(actual[0], expected[0], atol=1e-6)
-    assert torch.allclose(actual[1, :3], expected[1, :3], atol=1e-6)
+    for row, length in enumerate(lengths):
+        assert torch.allclose(actual[row, :length], expected[row, :length], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind,changes", [("self", {}), ("self", {"rnn": "gru"}), ("mha", {"mha_bidirectional": True})])
+def test_gpu_and_cpu_paths_give_the_same_outputs_and_gradients_for_the_same_weights(kind, changes, monkeypatch):
+    """A model trained on a GPU (packed, one cuDNN call for both directions) predicts the same on a CPU (each
+    direction over the padded batch), and trains the same: run here on the CPU, the packed path forced."""
+    torch.manual_seed(0)
+    model = build_model(config(kind, **changes))
+    ids = torch.tensor([[5, 6, 7, 8, 9, 4], [3, 4, PAD_ID, PAD_ID, PAD_ID, PAD_ID], [7, 8, 9, 2, PAD_ID, PAD_ID]])
+    lengths = torch.tensor([6, 2, 4])
+    results = []
+    for path in ("direction_by_direction", "packed"):
+        monkeypatch.setattr(model.rnn, "forward", getattr(model.rnn, path))
+        model.zero_grad()
+        logits, weights = model.forward_with_attention(ids, lengths)
+        logits.sum().backward()
+        results.append((logits.detach(), weights["pooling"].detach(), [p.grad.clone() for p in model.parameters()]))
+    (cpu_logits, cpu_weights, cpu_grads), (gpu_logits, gpu_weights, gpu_grads) = results
+    assert torch.allclose(cpu_logits, gpu_logits, atol=1e-6)
+    assert torch.allclose(cpu_weights, gpu_weights, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(cpu_grads, gpu_grads))
+
+
+def test_bidirectional_multi_head_model_reads_with_the_self_attention_models_encoder():
+    torch.manual_seed(0)
+    mha = build_model(config("mha", mha_bidirectional=True, heads=4))
+    self_model = build_model(config("self"))
+    assert mha.rnn.rnn.bidirectional and mha.rnn.width == 24
+    assert parameters_by_part(mha)["rnn"] == parameters_by_part(self_model)["rnn"]
+    assert mha.attention.in_proj.in_features == 24 and mha.classifier.in_features == 2 * 24
+    ids, lengths = batch()
+    padded = torch.cat([ids, torch.full((2, 4), PAD_ID)], dim=1)
+    mha.eval()
+    assert torch.allclose(mha(ids, lengths), mha(padded, lengths), atol=1e-6)  # the backward direction skips padding
+
+
+def test_hop_penalty_is_zero_for_disjoint_one_token_hops_and_largest_for_identical_ones():
+    disjoint = torch.tensor([[[1.0, 0, 0], [0, 1.0, 0]]])
+    identical = torch.tensor([[[1.0, 0, 0], [1.0, 0, 0]]])
+    spread = torch.full((1, 2, 4), 0.25)
+    assert hop_penalty(disjoint).item() == 0
+    assert hop_penalty(identical).item() == 2  # hops^2 - hops
+    assert hop_penalty(spread).item() == pytest.approx(2 * 0.75**2 + 2 * 0.25**2)  # diagonal 1/4, off-diagonal 1/4
+
+
+def test_hop_overlap_is_the_shared_weight_of_every_pair_of_hops():
+    weights = torch.tensor([[[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.0, 1.0]],
+                            [[0.2, 0.8, 0.0], [0.2, 0.8, 0.0], [0.2, 0.8, 0.0]]])
+    assert hop_overlap(weights).tolist() == pytest.approx([(0.5 + 0.0 + 0.5) / 3, 1.0])
 
 
 def test_fused_attention_kernel_gives_the_explicit_softmax_result():

@@ -26,8 +26,15 @@ def test_heads_must_divide_attention_width_and_the_message_lists_valid_choices()
     raw = repo_params()
     raw["model"]["heads"] = 3
     message = problems_of(raw)
-    assert "model.heads=3 must divide model.hidden_dim=64" in message
+    assert "model.heads=3 must divide the attention width, model.hidden_dim = 64" in message
     assert "[1, 2, 4, 8, 16, 32, 64]" in message
+    raw["model"]["mha_bidirectional"] = True
+    raw["model"]["heads"] = 3
+    message = problems_of(raw)
+    assert "model.heads=3 must divide the attention width, 2 x model.hidden_dim = 128" in message
+    raw["model"]["heads"] = 128
+    raw["model"]["hop_penalty"] = -1
+    assert problems_of(raw).endswith("1 problem(s): model.hop_penalty=-1.0 must be >= 0 (0 turns the penalty off)")
 
 
 def test_every_problem_is_reported_at_once_on_one_line():

@@ -47,9 +47,10 @@ def mlflow_runs(repo) -> list[dict]:
             tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid=?", (run_id,)).fetchall())
             params = dict(db.execute("SELECT key, value FROM params WHERE run_uuid=?", (run_id,)).fetchall())
             metrics = dict(db.execute("SELECT key, value FROM latest_metrics WHERE run_uuid=?", (run_id,)).fetchall())
-            steps = db.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid=? AND key='val_loss'", (run_id,)).fetchone()
+            steps = dict(db.execute("SELECT key, COUNT(*) FROM metrics WHERE run_uuid=? GROUP BY key",
+                                    (run_id,)).fetchall())
             runs.append(dict(id=run_id, name=name, status=status, tags=tags, params=params, metrics=metrics,
-                             val_loss_steps=steps[0]))
+                             steps=steps))
         return runs
 
 
@@ -99,9 +100,11 @@ def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(r
                         "epochs", "best_epoch", "val_loss"]:
                 assert key in scores, (kind, seed, key)
             assert scores["accuracy"] == pytest.approx(right[f"{kind}_seed{seed}"].mean())
+            assert 0 <= scores["hop_overlap"] <= 1
             assert timings[kind]["seeds"][seed]["train_seconds"] > 0 and timings[kind]["seeds"][seed]["throughput"] > 0
             accuracies.append(scores["accuracy"])
         assert values["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
+        assert values["mean"]["hop_overlap"] == pytest.approx(np.mean([s["hop_overlap"] for s in values["seeds"].values()]))
         assert values["std"]["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
         assert (values["min"]["accuracy"], values["max"]["accuracy"]) == (min(accuracies), max(accuracies))
         ensemble = (predictions[f"{kind}_seed42"] + predictions[f"{kind}_seed43"]) / 2
@@ -148,6 +151,8 @@ def test_report_shows_the_verdict_over_seeds_every_seed_and_exact_parameter_coun
             assert f"| {name} | {marked} | {100 * accuracy:.2f}% [" in report
     assert recorded["comparison_run_id"] in report
     assert f"| **total** | **{metrics['self']['params']:,}** | **{metrics['mha']['params']:,}** |" in report
+    overlap = metrics["mha"]["mean"]["hop_overlap"]
+    assert f"| Multi-head attention (LSTM + 2 heads, 2-hop attentive pooling) | {overlap:.3f} |" in report
     pictures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
     assert {"figures/seed_accuracy.png", "figures/learning_curves.png", "figures/roc.png",
             "figures/accuracy_by_length.png"} <= set(pictures)
@@ -191,8 +196,11 @@ def test_mlflow_has_a_run_per_model_and_seed_nested_under_one_comparison_run(rep
         assert r["params"]["train.seed"] == seed and "train.seeds" not in r["params"]
         assert r["params"]["train.epochs"] == "2" and r["params"]["model.hidden_dim"] == "16"
         assert ("model.heads" in r["params"]) == (kind == "mha")
-        assert r["val_loss_steps"] >= 1
+        epochs = metrics[kind]["seeds"][seed]["epochs"]
+        assert r["steps"]["val_loss"] == r["steps"]["train_hop_penalty"] == r["steps"]["val_hop_overlap"] == epochs
         assert r["metrics"]["test_accuracy"] == pytest.approx(metrics[kind]["seeds"][seed]["accuracy"])
+        assert r["metrics"]["test_hop_overlap"] == pytest.approx(metrics[kind]["seeds"][seed]["hop_overlap"])
+        assert r["params"]["model.hop_penalty"] == "0.0"
     baseline = next(r for r in runs if r["tags"].get("model") == "baseline")
     assert baseline["tags"]["dvc.stage"] == "baseline" and baseline["metrics"]["test_accuracy"] > 0
     assert baseline["params"]["tfidf.ngram_range"] == "1-2"

@@ -24,13 +24,16 @@ def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
             "best_epoch": 3, "val_loss": 0.3}
 
 
-def architecture(correct: list[int], params: int, seconds: float) -> dict:
-    """metrics.json's entry for one architecture whose seeds 42, 43, ... got `correct` test reviews right."""
+def architecture(correct: list[int], params: int, seconds: float, hop_overlap: float = 0.9) -> dict:
+    """metrics.json's entry for one architecture whose seeds 42, 43, ... got `correct` test reviews right, their hops
+    overlapping by `hop_overlap` (lowest and highest 0.05 either side)."""
     seeds = {str(42 + number): scores(right, params, seconds) for number, right in enumerate(correct)}
     accuracies = np.array(correct) / TEST_REVIEWS
     summary = {"mean": accuracies.mean(), "std": accuracies.std(ddof=1) if len(correct) > 1 else 0.0,
                "min": accuracies.min(), "max": accuracies.max()}
-    return ({statistic: {"accuracy": value, "f1": 0.5, "roc_auc": 0.5} for statistic, value in summary.items()}
+    overlaps = {"mean": hop_overlap, "std": 0.05, "min": hop_overlap - 0.05, "max": hop_overlap + 0.05}
+    return ({statistic: {"accuracy": value, "f1": 0.5, "roc_auc": 0.5, "hop_overlap": overlaps[statistic]}
+             for statistic, value in summary.items()}
             | {"ensemble": scores(round(np.mean(correct))), "seeds": seeds, "params": params,
                "params_by_part": {"embedding": params - 10, "rnn": 6, "attention": 3, "classifier": 1},
                "vocab_size": 500, "train_samples": 900, "val_samples": 100, "test_samples": TEST_REVIEWS,
@@ -40,7 +43,7 @@ def architecture(correct: list[int], params: int, seconds: float) -> dict:
 
 def metrics(self_correct: list[int], mha_correct: list[int], comparison: dict, p_value: float = 0.5) -> dict:
     paired = {"only_self_right": 60, "only_mha_right": 30, "mcnemar_p_value": p_value}
-    return {"self": architecture(self_correct, 1200, 20.0), "mha": architecture(mha_correct, 1000, 10.0),
+    return {"self": architecture(self_correct, 1200, 20.0, 0.9), "mha": architecture(mha_correct, 1000, 10.0, 0.3),
             "baseline": scores(900) | {"features": 999},
             "comparison": {"seeds": min(len(self_correct), len(mha_correct))} | comparison,
             "self_vs_mha": {str(42 + n): paired for n in range(len(self_correct))} | {"ensemble": paired}}
@@ -118,8 +121,14 @@ def test_the_report_renders_every_section_without_attention_examples():
     report = render_report(*arguments, "exp-1", figures, "sqlite:///mlflow.db")
     for heading in ["## Verdict", "## Results on the test split", "## Every seed", "## Parameters by part",
                     "## How the two models differ", "## Learning curves", "## Accuracy by review length",
-                    "## What the models attend to", "## What was run", "## MLflow"]:
+                    "## Do the hops read different words?", "## What the models attend to", "## What was run",
+                    "## MLflow"]:
         assert heading in report
+    assert f"| {NAMES['self']} | 0.900 | 0.850 - 0.950 |" in report
+    assert f"| {NAMES['mha']} | 0.300 | 0.250 - 0.350 |" in report
+    assert "without Lin et al.'s penalty on overlapping hops (`model.hop_penalty` = 0;" in report
+    assert "| RNN | bidirectional LSTM, 2 x 16 units (`model.rnn`) | one-directional LSTM, 16 units" in report
+    assert "`dvc exp run -S model.mha_bidirectional=true` gives the multi-head model" in report
     assert "| 64+ tokens (cut in training) | 1 | 0.00% | 100.00% | 100.00% |" in report
     assert "_No test reviews to show._" in report
     assert "| Self-attention | **43** | 88.50% [" in report and "| Multi-head attention | 42 | 85.00% [" in report
@@ -162,3 +171,20 @@ def test_review_picture_shows_both_models_pooling_one_after_the_other_then_the_h
         "MHA, seed 42: p(positive) 0.40, wrong; multi-head attention, mean of the 2 heads", "head 1", "head 2",
     ]
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_report_follows_the_hop_penalty_the_shared_encoder_and_a_single_hop():
+    scored = metrics([880, 885], [850, 852], resolved("self", 0.0315, 0.01, 0.05))
+    arguments = (pd.DataFrame(columns=["band", "reviews"]), [], {k: {} for k in ("self", "mha")}, {"run_id": "b"},
+                 {"experiment_id": "7", "comparison_run_id": "c",
+                  "registered": {k: {"name": k, "version": "1", "seed": 42} for k in ("self", "mha")}}, "abc123", None,
+                 {"seeds": "s", "curves": "c", "roc": "r", "lengths": "l", "attention": []}, "sqlite:///mlflow.db")
+    shared = typed_small_params(**{"model.mha_bidirectional": True, "model.hop_penalty": 0.5, "model.heads": 4})
+    report = render_report(shared, scored, *arguments)
+    assert "| RNN | bidirectional LSTM, 2 x 16 units (`model.rnn`) | same (`model.mha_bidirectional` true) |" in report
+    assert "4 heads x 8 dims" in report and "read with the same encoder, so the verdict compares their attention" in report
+    assert "Multi-head attention (BiLSTM + 4 heads" in report
+    assert "with Lin et al.'s penalty on overlapping hops weighed 0.5 (`model.hop_penalty`)" in report
+    assert "Lin et al.'s hop penalty x 0.5" in report
+    one_hop = render_report(typed_small_params(**{"model.hops": 1}), scored, *arguments)
+    assert "One hop (`model.hops` = 1): there is no second hop to compare it with." in one_hop

@@ -43,7 +43,7 @@ def test_both_models_learn_the_synthetic_task(encoded, kind):
 def test_model_ends_with_its_best_validation_weights(encoded):
     splits, _ = encoded
     model, result = train_once(encoded)
-    val_loss, _ = evaluate_loss(model, Batches(splits["val"], CPU))
+    val_loss, _, _ = evaluate_loss(model, Batches(splits["val"], CPU))
     assert val_loss == pytest.approx(result.history[result.best_epoch - 1].val_loss, abs=1e-6)
     assert result.history[result.best_epoch - 1].val_loss == min(e.val_loss for e in result.history)
 
@@ -54,9 +54,22 @@ def test_early_stopping_waits_patience_epochs_without_improvement(encoded):
     params = typed_small_params(**{"train.epochs": 10, "train.patience": 2, "train.lr": 0.01}).train
     seed_everything(0)
     model = build_model(ModelConfig(kind="self", vocab_size=len(vocab), embed_dim=16, hidden_dim=16, rnn="lstm", hops=1,
-                                    heads=2, dropout=0.0))
+                                    heads=2, dropout=0.0, hop_penalty=0.0, mha_bidirectional=False))
     result = fit(model, Batches(splits["train"], CPU), Batches(flipped_val, CPU), params, seed=0)
     assert len(result.history) == result.best_epoch + 2 < 10
+
+
+@pytest.mark.parametrize("kind", ["self", "mha"])
+def test_the_hop_penalty_pushes_the_hops_apart(encoded, kind):
+    """Lin et al.'s penalty in the loss: the same training with it ends with hops that overlap far less, and every
+    epoch reports the penalty (measured whether or not it is weighed in) and the validation overlap."""
+    _, without = train_once(encoded, kind, **{"train.epochs": 2})
+    _, with_penalty = train_once(encoded, kind, **{"train.epochs": 2, "model.hop_penalty": 1.0})
+    assert all(0 <= epoch.val_hop_overlap <= 1 and epoch.train_hop_penalty >= 0 for epoch in without.history)
+    assert with_penalty.history[-1].val_hop_overlap < without.history[-1].val_hop_overlap - 0.1
+    assert with_penalty.history[-1].train_hop_penalty < without.history[-1].train_hop_penalty
+    _, one_hop = train_once(encoded, kind, **{"train.epochs": 1, "model.hops": 1})
+    assert one_hop.history[0].val_hop_overlap is None
 
 
 def test_same_seed_gives_identical_training_and_another_seed_another_model(encoded):
