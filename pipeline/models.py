@@ -91,6 +91,7 @@ class RNN(nn.Module):
         return pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.size(1))[0]
 
     def direction_by_direction(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        lengths = lengths.to(x.device)  # a no-op on the CPU, this path's home
         forward_states = self.direction(x, "")
         backward_states = self.direction(reverse_within_lengths(x, lengths), "_reverse")
         return torch.cat([forward_states, reverse_within_lengths(backward_states, lengths)], dim=-1)
@@ -128,9 +129,9 @@ class SelfAttention(nn.Module):
 def hop_penalty(weights: torch.Tensor) -> torch.Tensor:
     """Lin et al. 2017's penalty ||A A^T - I||_F^2 of each review, A its (hops, tokens) pooling weights.
 
-    0 when each hop puts all its weight on one token and no two hops on the same; it grows as hops weigh the same
-    tokens (to hops^2 - hops when all hops put all their weight on one token), so adding it to the loss pushes the
-    hops apart."""
+    0 when each hop puts all its weight on one token and no two hops on the same. Its off-diagonal terms grow as
+    hops weigh the same tokens (to hops^2 - hops when all put all their weight on one), so adding it to the loss pushes
+    the hops apart; its diagonal terms, (1 - a hop's squared norm)^2, pull each hop onto a single token."""
     gram = weights @ weights.transpose(1, 2)
     return (gram - torch.eye(gram.size(-1), device=gram.device)).pow(2).sum(dim=(1, 2))
 
@@ -225,7 +226,7 @@ class MultiHeadAttentionClassifier(nn.Module):
 
         The padding mask (from `ids`) keeps padding out of the attention and the pooling."""
         pad = padding_mask(ids)
-        lengths = lengths_of(ids) if lengths is None and self.config.mha_bidirectional else lengths
+        lengths = lengths_of(ids) if lengths is None else lengths
         states = self.rnn(self.dropout(self.embedding(ids)), lengths)
         attended, head_weights = self.attention(states, pad, need_weights)
         pooled, pooling_weights = self.pooling(states + attended, pad)

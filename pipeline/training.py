@@ -82,7 +82,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Batches:
-    """A split's tensors, prepared once; each batch is trimmed to its longest review (on a GPU, rounded up)."""
+    """A split's tensors, prepared once; each batch is trimmed to its longest review (on a GPU, rounded up).
+
+    A batch's ids and labels are on the device; its lengths stay on the host, where packing a GPU batch needs them
+    (read from the device, they would make the host wait for the GPU every batch)."""
 
     def __init__(self, split: EncodedSplit, device: torch.device):
         self.ids = torch.from_numpy(split.ids).long()
@@ -91,7 +94,7 @@ class Batches:
         self.device = device
         self.width_multiple = CUDA_WIDTH_MULTIPLE if device.type == "cuda" else 1
         # on the device once (no copy on the CPU), so that a GPU batch is an index, not a host-to-device copy
-        self._on_device = tuple(tensor.to(device) for tensor in (self.ids, self.lengths, self.labels))
+        self._on_device = tuple(tensor.to(device) for tensor in (self.ids, self.labels))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -122,9 +125,10 @@ class Batches:
         index = torch.from_numpy(indices)
         longest = int(self.lengths[index].max())  # read on the host: no wait for the device
         width = min(math.ceil(longest / self.width_multiple) * self.width_multiple, self.ids.size(1))
-        ids, lengths, labels = self._on_device
+        ids, labels = self._on_device
+        lengths = self.lengths[index]
         index = index.to(self.device)
-        return ids[index, :width], lengths[index], labels[index]
+        return ids[index, :width], lengths, labels[index]
 
 
 def fit(
