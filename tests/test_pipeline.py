@@ -200,7 +200,7 @@ def test_mlflow_has_a_run_per_model_and_seed_nested_under_one_comparison_run(rep
         assert r["steps"]["val_loss"] == r["steps"]["train_hop_penalty"] == r["steps"]["val_hop_overlap"] == epochs
         assert r["metrics"]["test_accuracy"] == pytest.approx(metrics[kind]["seeds"][seed]["accuracy"])
         assert r["metrics"]["test_hop_overlap"] == pytest.approx(metrics[kind]["seeds"][seed]["hop_overlap"])
-        assert r["params"]["model.hop_penalty"] == "0.0"
+        assert r["params"]["model.hop_penalty"] == "0.01"
     baseline = next(r for r in runs if r["tags"].get("model") == "baseline")
     assert baseline["tags"]["dvc.stage"] == "baseline" and baseline["metrics"]["test_accuracy"] > 0
     assert baseline["params"]["tfidf.ngram_range"] == "1-2"

@@ -126,7 +126,7 @@ def test_the_report_renders_every_section_without_attention_examples():
         assert heading in report
     assert f"| {NAMES['self']} | 0.900 | 0.850 - 0.950 |" in report
     assert f"| {NAMES['mha']} | 0.300 | 0.250 - 0.350 |" in report
-    assert "without Lin et al.'s penalty on overlapping hops (`model.hop_penalty` = 0;" in report
+    assert "with Lin et al.'s penalty on overlapping hops weighed 0.01 (`model.hop_penalty`)" in report
     assert "| RNN | bidirectional LSTM, 2 x 16 units (`model.rnn`) | one-directional LSTM, 16 units" in report
     assert "`dvc exp run -S model.mha_bidirectional=true` gives the multi-head model" in report
     assert "| 64+ tokens (cut in training) | 1 | 0.00% | 100.00% | 100.00% |" in report
@@ -186,5 +186,8 @@ def test_the_report_follows_the_hop_penalty_the_shared_encoder_and_a_single_hop(
     assert "Multi-head attention (BiLSTM + 4 heads" in report
     assert "with Lin et al.'s penalty on overlapping hops weighed 0.5 (`model.hop_penalty`)" in report
     assert "Lin et al.'s hop penalty x 0.5" in report
+    without = render_report(typed_small_params(**{"model.hop_penalty": 0.0}), scored, *arguments)
+    assert "without Lin et al.'s penalty on overlapping hops (`model.hop_penalty` = 0;" in without
+    assert "no hop penalty (`model.hop_penalty` 0)" in without
     one_hop = render_report(typed_small_params(**{"model.hops": 1}), scored, *arguments)
     assert "One hop (`model.hops` = 1): there is no second hop to compare it with." in one_hop

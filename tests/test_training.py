@@ -63,7 +63,7 @@ def test_early_stopping_waits_patience_epochs_without_improvement(encoded):
 def test_the_hop_penalty_pushes_the_hops_apart(encoded, kind):
     """Lin et al.'s penalty in the loss: the same training with it ends with hops that overlap far less, and every
     epoch reports the penalty (measured whether or not it is weighed in) and the validation overlap."""
-    _, without = train_once(encoded, kind, **{"train.epochs": 2})
+    _, without = train_once(encoded, kind, **{"train.epochs": 2, "model.hop_penalty": 0.0})
     _, with_penalty = train_once(encoded, kind, **{"train.epochs": 2, "model.hop_penalty": 1.0})
     assert all(0 <= epoch.val_hop_overlap <= 1 and epoch.train_hop_penalty >= 0 for epoch in without.history)
     assert with_penalty.history[-1].val_hop_overlap < without.history[-1].val_hop_overlap - 0.1
