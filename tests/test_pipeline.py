@@ -253,8 +253,9 @@ def test_mlflow_shows_model_training_runs_with_their_datasets_and_a_description(
         assert re.fullmatch(r"[0-9a-f]{8}", dataset.digest)
     assert json.loads(logged["self-seed42"]["training"].profile)["targets_shape"] == [270]
     assert len({d.digest for d in logged["self-seed42"].values()}) == 3
-    assert " on the synthetic corpus (270 train / 30 validation reviews); embed 16, hidden 16, dropout 0.3; Adam " \
-           "lr 0.002, batch 32, up to 2 epochs, seed 43" in runs["mha-seed43"].data.tags["mlflow.note.content"]
+    assert " on the synthetic corpus (270 train / 30 validation reviews); embed 16, hidden 16, dropout 0.3, hop " \
+           "penalty 0.01; Adam lr 0.002, batch 32, up to 2 epochs, seed 43" in runs["mha-seed43"].data.tags[
+               "mlflow.note.content"]
     assert runs["self-seed42"].data.tags["mlflow.note.content"].startswith(
         "Self-attention (BiLSTM + 2-hop attentive pooling) ")
     assert runs["baseline"].data.tags["mlflow.note.content"] == (
