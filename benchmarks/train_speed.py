@@ -11,7 +11,8 @@ trainers apart. Prints samples/s and test accuracy per run and their means with 
 With `--device cuda` all three train on the GPU, and train_self trains a second time with the CPU's RNN path
 (each direction over the padded batch) in place of the GPU's (both directions in one cuDNN call over the packed
 batch), so that one run tells which path is faster there. `--profile` first prints, for one epoch of each
-pipeline model, the operators (and on a GPU the kernels) that take the most time.
+pipeline model (training, validation and scoring the test split), the operators (and on a GPU the kernels) that
+take the most time.
 
     .venv/bin/python -m benchmarks.train_speed --train-size 5000 --test-size 5000 --epochs 2
 """
@@ -110,7 +111,8 @@ def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device, cpu_rnn
 
 
 def print_profile(kind, splits, vocab_size, params, device) -> None:
-    """The 15 operators (on a GPU: kernels) with the most time of their own in one training epoch."""
+    """The 15 operators (on a GPU: kernels) with the most time of their own in one epoch of training and
+    validation, then scoring the test split, as pipeline_run does both."""
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as profiled:
         pipeline_run(kind, splits, vocab_size, params, 1, 42, device)

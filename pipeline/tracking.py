@@ -279,10 +279,10 @@ def run_description(params: Params, kind: str, train_reviews: int, val_reviews: 
     reviews = f"{train_reviews:,} train" + (f" / {val_reviews:,} validation" if val_reviews else "") + " reviews"
     if kind == "baseline":
         return f"{model_names(params)[kind]} on {data_origin(data)} ({reviews}); seed {data.seed}"
+    penalty = f", hop penalty {model.hop_penalty:g}" if model.hop_penalty else ""
     return (f"{model_names(params)[kind]} on {data_origin(data)} ({reviews}); embed {model.embed_dim}, hidden "
-            f"{model.hidden_dim}, dropout {model.dropout}"
-            + (f", hop penalty {model.hop_penalty:g}" if model.hop_penalty else "") + f"; Adam lr {train.lr}, batch {train.batch_size}, up to "
-            f"{train.epochs} epochs, seed {seed}")
+            f"{model.hidden_dim}, dropout {model.dropout}{penalty}; Adam lr {train.lr}, batch {train.batch_size}, "
+            f"up to {train.epochs} epochs, seed {seed}")
 
 
 def data_origin(data: DataParams) -> str:

@@ -104,7 +104,8 @@ def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(r
             assert timings[kind]["seeds"][seed]["train_seconds"] > 0 and timings[kind]["seeds"][seed]["throughput"] > 0
             accuracies.append(scores["accuracy"])
         assert values["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
-        assert values["mean"]["hop_overlap"] == pytest.approx(np.mean([s["hop_overlap"] for s in values["seeds"].values()]))
+        overlaps = [scores["hop_overlap"] for scores in values["seeds"].values()]
+        assert values["mean"]["hop_overlap"] == pytest.approx(np.mean(overlaps))
         assert values["std"]["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
         assert (values["min"]["accuracy"], values["max"]["accuracy"]) == (min(accuracies), max(accuracies))
         ensemble = (predictions[f"{kind}_seed42"] + predictions[f"{kind}_seed43"]) / 2

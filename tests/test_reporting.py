@@ -182,7 +182,8 @@ def test_the_report_follows_the_hop_penalty_the_shared_encoder_and_a_single_hop(
     shared = typed_small_params(**{"model.mha_bidirectional": True, "model.hop_penalty": 0.5, "model.heads": 4})
     report = render_report(shared, scored, *arguments)
     assert "| RNN | bidirectional LSTM, 2 x 16 units (`model.rnn`) | same (`model.mha_bidirectional` true) |" in report
-    assert "4 heads x 8 dims" in report and "read with the same encoder, so the verdict compares their attention" in report
+    assert "4 heads x 8 dims" in report
+    assert "read with the same encoder, so the verdict compares their attention" in report
     assert "Multi-head attention (BiLSTM + 4 heads" in report
     assert "with Lin et al.'s penalty on overlapping hops weighed 0.5 (`model.hop_penalty`)" in report
     assert "Lin et al.'s hop penalty x 0.5" in report
