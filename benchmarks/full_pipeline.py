@@ -130,7 +130,7 @@ def main(
     interval = ("no interval (one seed)" if comparison["ci_low"] is None
                 else f"[{100 * comparison['ci_low']:+.2f}, {100 * comparison['ci_high']:+.2f}]")
     print(f"\nself minus mha: {100 * comparison['difference']:+.2f} points {interval}; "
-          f"winner: {comparison['winner'] or 'not resolved'}")
+          f"outcome: {comparison['outcome']}, winner: {comparison['winner'] or 'none'}")
 
 
 if __name__ == "__main__":

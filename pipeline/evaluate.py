@@ -1,8 +1,9 @@
-"""Stage: score every trained seed of both architectures and the baseline on the test split, and compare.
+"""Stage: every seed's test scores (from its score stage) and the baseline's, summarised, and the architectures
+compared.
 
 Writes reports/: metrics.json (per architecture: each seed's scores with 95% intervals, their mean, std, lowest and
-highest, the seed ensemble; the difference between the architectures with an interval over seeds and test reviews;
-McNemar's test per seed; the same params give the same file byte for byte), timings.json (training seconds,
+highest, the seed ensemble; the verdict on the difference between the architectures: its outcome against the margin,
+its interval over seeds and test reviews, the probability of each answer; McNemar's test per seed; the same params give the same file byte for byte), timings.json (training seconds,
 inference throughput), test_predictions.csv (every seed's probability for every test review), attention.json (the
 weights of a few reviews, from each architecture's representative seed), mlflow.json (the comparison run and the
 registered models) and plots/ (ROC, confusion, accuracy by length of the seed ensembles, mean learning curves: DVC
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import typer
 from sklearn.metrics import roc_curve
+from torch import nn
 
 from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
@@ -30,8 +32,7 @@ from pipeline.models import load_checkpoint
 from pipeline.params import MODEL_KINDS, Params, load_params, model_names
 from pipeline.reporting import verdict_line
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.trained import TrainedSeed, mean_history, representative, trained_seeds
-from pipeline.training import Batches, Predictions, resolve_device, timed_predictions
+from pipeline.trained import Predictions, TrainedSeed, mean_history, representative, trained_seeds
 
 LOGGED_SCORES = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "precision", "recall", "f1", "roc_auc",
                  "hop_overlap")
@@ -54,24 +55,23 @@ def main(
     settings = load_params(params)
     test = read_output(data / "test.npz", "tokenize", EncodedSplit.load)
     vocab = read_output(data / "vocab.json", "tokenize", Vocabulary.load)
-    device = resolve_device(settings.train.device)
     trained = {kind: trained_seeds(models, kind, settings.train.seeds) for kind in MODEL_KINDS}
-    networks = {(kind, seed): read_output(run.weights, run.stage, load_checkpoint).to(device)
-                for kind in MODEL_KINDS for seed, run in trained[kind].items()}
+    scored = {kind: {seed: run.test_scores(len(test)) for seed, run in trained[kind].items()} for kind in MODEL_KINDS}
     baseline_probabilities = read_output(models / "baseline" / "test_probabilities.npy", "baseline", np.load)
     baseline_trained = read_output(models / "baseline" / "train_metrics.json", "baseline", read_json)
     baseline_run = read_output(models / "baseline" / "mlflow_run.json", "baseline", read_json)
     if len(baseline_probabilities) != len(test):
         raise PipelineError(f"{models}/baseline does not match the test split: run the baseline stage again")
     histories = {kind: [run.history() for run in trained[kind].values()] for kind in MODEL_KINDS}
+    chosen = {kind: representative(trained[kind]) for kind in MODEL_KINDS}
+    networks = {kind: read_output(run.weights, run.stage, load_checkpoint) for kind, run in chosen.items()}
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
 
-    scored = timed_predictions(networks, Batches(test, device))
-    probabilities = {kind: {seed: scored[kind, seed][0].probabilities for seed in trained[kind]}
+    probabilities = {kind: {seed: scores.probabilities for seed, scores in scored[kind].items()}
                      for kind in MODEL_KINDS}
     results, timings = {}, {}
     for kind in MODEL_KINDS:
-        results[kind], timings[kind] = architecture_results(test, probabilities[kind], trained[kind], scored)
+        results[kind], timings[kind] = architecture_results(test, scored[kind], trained[kind])
         typer.echo(f"{kind}: mean accuracy {results[kind]['mean']['accuracy']:.4f} over seeds "
                    f"{', '.join(map(str, trained[kind]))}; seed ensemble {results[kind]['ensemble']['accuracy']:.4f}")
     results["baseline"] = (classification_metrics(test.labels, baseline_probabilities)
@@ -79,12 +79,12 @@ def main(
                            | {"test_samples": len(test)})
     timings["baseline"] = {"train_seconds": baseline_trained["train_seconds"]}
     ensembles = {kind: seed_ensemble(probabilities[kind]) for kind in MODEL_KINDS}
-    results["comparison"] = compare_architectures(test.labels, probabilities)
+    results["comparison"] = compare_architectures(test.labels, probabilities, settings.compare.margin_share,
+                                                  settings.compare.max_seeds)
     results["self_vs_mha"] = paired_tests(test.labels, probabilities, ensembles)
     names = model_names(settings)
     typer.echo(verdict_line(results["comparison"], names))
 
-    chosen = {kind: representative(trained[kind]) for kind in MODEL_KINDS}
     examples = attention_examples(test, vocab, settings, chosen, networks, probabilities)
     recorded = record_in_mlflow(settings, test, results, timings, trained, chosen, baseline_run)
 
@@ -101,13 +101,13 @@ def main(
     write_json(out / "mlflow.json", recorded)
 
 
-def architecture_results(test: EncodedSplit, probabilities: dict[int, np.ndarray], trained: dict[int, TrainedSeed],
-                         scored: dict[tuple[str, int], tuple[Predictions, float]]) -> tuple[dict, dict]:
+def architecture_results(test: EncodedSplit, scored: dict[int, Predictions],
+                         trained: dict[int, TrainedSeed]) -> tuple[dict, dict]:
     """metrics.json's and timings.json's entries for one architecture."""
-    results = architecture_scores(test.labels, probabilities)
+    results = architecture_scores(test.labels, {seed: scores.probabilities for seed, scores in scored.items()})
     for seed, run in trained.items():
         results["seeds"][str(seed)] |= {field: run.metrics[field] for field in SEED_FIELDS}
-    overlaps = {seed: scored[run.kind, seed][0].mean_hop_overlap for seed, run in trained.items()}
+    overlaps = {seed: scores.mean_hop_overlap for seed, scores in scored.items()}
     if None not in overlaps.values():  # two hops or more
         for seed, overlap in overlaps.items():
             results["seeds"][str(seed)]["hop_overlap"] = overlap
@@ -117,7 +117,7 @@ def architecture_results(test: EncodedSplit, probabilities: dict[int, np.ndarray
     results |= {field: first.metrics[field] for field in SHARED_FIELDS} | {"test_samples": len(test)}
     results["representative_seed"] = representative(trained).seed
     seconds = {seed: run.metrics["train_seconds"] for seed, run in trained.items()}
-    throughputs = {seed: scored[run.kind, seed][1] for seed, run in trained.items()}
+    throughputs = {seed: run.throughput() for seed, run in trained.items()}
     timings = {
         "seeds": {str(seed): {"train_seconds": seconds[seed], "throughput": round(throughputs[seed], 1)}
                   for seed in trained},
@@ -144,16 +144,16 @@ def paired_tests(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarr
 
 
 def attention_examples(test: EncodedSplit, vocab: Vocabulary, settings: Params, chosen: dict[str, TrainedSeed],
-                       networks: dict, probabilities: dict[str, dict[int, np.ndarray]]) -> list[dict]:
-    """A few test reviews as each architecture's representative seed weighted them."""
-    on_cpu = {kind: networks[kind, run.seed].cpu() for kind, run in chosen.items()}  # one unpadded review at a time
+                       networks: dict[str, nn.Module], probabilities: dict[str, dict[int, np.ndarray]]) -> list[dict]:
+    """A few test reviews as each architecture's representative seed weighted them (on the CPU, one unpadded review
+    at a time)."""
     chosen_probabilities = {kind: probabilities[kind][run.seed] for kind, run in chosen.items()}
     examples = []
     for case, index in pick_examples(test.labels, test.lengths, chosen_probabilities, settings.data.seed,
                                      max_tokens=settings.tokenize.max_len):
         ids = test.ids[index, : test.lengths[index]]
         example = attention_example(
-            case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids, on_cpu,
+            case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids, networks,
             {kind: float(scores[index]) for kind, scores in chosen_probabilities.items()},
         )
         examples.append(asdict(example) | {"seeds": {kind: run.seed for kind, run in chosen.items()}})
@@ -178,7 +178,8 @@ def record_in_mlflow(settings: Params, test: EncodedSplit, results: dict, timing
 
     names = model_names(settings)
     comparison = results["comparison"]
-    tags = tracking.run_tags("evaluate", comparison="self vs mha", seeds=len(settings.train.seeds))
+    tags = tracking.run_tags("evaluate", comparison="self vs mha", seeds=len(settings.train.seeds),
+                             outcome=comparison["outcome"], winner=comparison["winner"] or "none")
     with tracking.recorded_run(tracking.run_name("comparison"), tags, verdict_line(comparison, names)) as run:
         seed_runs = {f"{kind}.seed_runs": " ".join(f"{seed}:{seed_run.run['run_id']}"
                                                    for seed, seed_run in trained[kind].items())
@@ -210,9 +211,11 @@ def comparison_metrics(results: dict, timings: dict) -> dict[str, float]:
         metrics[f"{kind}_ensemble_accuracy"] = results[kind]["ensemble"]["accuracy"]
         metrics[f"{kind}_train_seconds_total"] = timings[kind]["train_seconds_total"]
     comparison = results["comparison"]
-    metrics |= {"baseline_accuracy": results["baseline"]["accuracy"], "difference": comparison["difference"]}
+    metrics |= {"baseline_accuracy": results["baseline"]["accuracy"], "difference": comparison["difference"],
+                "margin": comparison["margin"]}
     if comparison["ci_low"] is not None:
-        metrics |= {"difference_ci_low": comparison["ci_low"], "difference_ci_high": comparison["ci_high"]}
+        metrics |= {f"difference_{key}": comparison[key] for key in ("ci_low", "ci_high")}
+        metrics |= {key: comparison[key] for key in ("p_self_better", "p_equivalent", "p_mha_better")}
     return metrics
 
 

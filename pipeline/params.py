@@ -39,6 +39,11 @@ def stage_of(name: str, seed: int | None = None) -> str:
     return f"train_{name}" + (f"@{seed}" if seed is not None else "")
 
 
+def score_stage_of(kind: str, seed: int) -> str:
+    """The DVC stage that scores one seed's model on the test split: score_self@<seed> or score_mha@<seed>."""
+    return f"score_{kind}@{seed}"
+
+
 def model_dir(models: Path, name: str, seed: int | None = None) -> Path:
     """Where a stage writes a model's files: models/baseline/, or models/<self|mha>/seed-<seed>/."""
     return models / name if name == "baseline" else models / name / f"seed-{seed}"
@@ -192,6 +197,22 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class CompareParams:
+    margin: float  # accuracy points: a difference within +-margin is of no practical consequence
+    max_seeds: int  # per architecture: the plan the verdict's 5% error is spread over; pipeline.decide stops there
+
+    @property
+    def margin_share(self) -> float:
+        """The margin as a share of the test reviews, as accuracies are kept."""
+        return self.margin / 100
+
+    def problems(self) -> list[str]:
+        found = [] if 0 < self.margin < 100 else [f"compare.margin={self.margin} must be between 0 and 100 "
+                                                   f"(accuracy points)"]
+        return found + _at_least("compare.max_seeds", self.max_seeds, 2)
+
+
+@dataclass(frozen=True)
 class MlflowParams:
     experiment: str
     registered_model: str  # each trained model is registered as <registered_model>-self / -mha
@@ -215,7 +236,16 @@ class Params:
     tokenize: TokenizeParams
     model: ModelParams
     train: TrainParams
+    compare: CompareParams
     mlflow: MlflowParams
+
+    def problems(self) -> list[str]:
+        """What no one section can see alone."""
+        if len(self.train.seeds) > self.compare.max_seeds:
+            return [f"train.seeds has {len(self.train.seeds)} seeds, more than compare.max_seeds="
+                    f"{self.compare.max_seeds}, the plan the verdict's error is spread over: raise compare.max_seeds "
+                    f"(the verdict then needs a little more evidence at every look) or train fewer seeds"]
+        return []
 
     def for_model(self, kind: str, seed: int) -> dict[str, object]:
         """The params one model's training with one seed depends on, flat with dotted names (as dvc.yaml lists
@@ -266,7 +296,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def parse_params(raw: object, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
-        raise PipelineError(f"{source} must be a mapping of sections (data, tokenize, model, train, mlflow)")
+        raise PipelineError(f"{source} must be a mapping of sections (data, tokenize, model, train, compare, mlflow)")
     problems: list[str] = []
     sections = {}
     for field in dataclasses.fields(Params):
@@ -276,6 +306,7 @@ def parse_params(raw: object, source: str = "params.yaml") -> Params:
     if not problems:
         params = Params(**sections)
         problems = [p for section in sections.values() for p in section.problems()]
+        problems = problems or params.problems()
         if not problems:
             return params
     raise PipelineError(f"{source}: {len(problems)} problem(s): " + "; ".join(problems))

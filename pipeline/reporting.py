@@ -46,8 +46,40 @@ def majority_share(scores: dict) -> float:
 INTERVAL_METHOD = (
     "The interval adds the two sources of noise: the spread of each architecture's mean accuracy over its seeds (as "
     "in Welch's t-test) and the test sample's noise in the per-review difference between the two architectures; it "
-    "uses Student's t with Welch-Satterthwaite degrees of freedom."
+    "uses Student's t with Welch-Satterthwaite degrees of freedom. It is a repeated confidence interval (Jennison & "
+    "Turnbull 2000, ch. 9): its 5% error is spread over looks at every seed count from 2 to `compare.max_seeds` by "
+    "Lan & DeMets' Pocock-type spending function, so the verdict keeps its error rates however often seeds are added "
+    "and it is read again (`python -m pipeline.decide` does that)."
 )
+PROBABILITY_METHOD = (
+    "The probabilities take the same Student t as a posterior for the difference, as Benavoli et al. (2017) do in "
+    "their Bayesian comparison of classifiers; unlike the interval, they are not adjusted for repeated looks."
+)
+
+
+def margin_text(comparison: dict) -> str:
+    return f"{100 * comparison['margin']:.2f}"
+
+
+def probabilities_text(comparison: dict, names: dict[str, str]) -> str:
+    """The probability of each answer, in one clause."""
+    first, second = short_name(names, "self"), short_name(names, "mha")
+    return (f"P({first.lower()} better by more than {margin_text(comparison)}) = {comparison['p_self_better']:.2f}, "
+            f"P(equivalent) = {comparison['p_equivalent']:.2f}, "
+            f"P({second.lower()} better by more than {margin_text(comparison)}) = {comparison['p_mha_better']:.2f}")
+
+
+def headline(comparison: dict, names: dict[str, str]) -> str:
+    """What the verdict decided, in a few words."""
+    seeds, margin = comparison["seeds"], margin_text(comparison)
+    winner = comparison["winner"] and short_name(names, comparison["winner"])
+    return {
+        "better_beyond_margin": f"{winner} is better by more than the {margin}-point margin over {seeds} seeds",
+        "better": f"{winner} is better over {seeds} seeds, perhaps by less than the {margin}-point margin",
+        "equivalent": f"Practically equivalent over {seeds} seeds (within +-{margin} points)",
+        "not_resolved": f"Not resolved with {seeds} seeds",
+        "one_seed": "One seed per model: this compares two trained models, not the architectures",
+    }[comparison["outcome"]]
 
 
 def verdict_line(comparison: dict, names: dict[str, str]) -> str:
@@ -55,24 +87,21 @@ def verdict_line(comparison: dict, names: dict[str, str]) -> str:
     gap = f"{points(comparison['difference'])} points"
     first, second = short_name(names, "self"), short_name(names, "mha")
     if comparison["ci_low"] is None:
-        return (f"One seed per model: this compares two trained models, not the architectures ({first} minus "
-                f"{second}: {gap})")
-    spread = f"{gap} [{points(comparison['ci_low'])}, {points(comparison['ci_high'])}]"
-    if comparison["resolved"]:
-        return f"{short_name(names, comparison['winner'])} is better over {comparison['seeds']} seeds: {spread}"
-    return f"Not resolved with {comparison['seeds']} seeds: {first} minus {second} {spread}"
+        return f"{headline(comparison, names)} ({first} minus {second}: {gap})"
+    return (f"{headline(comparison, names)}: {first} minus {second} {gap} [{points(comparison['ci_low'])}, "
+            f"{points(comparison['ci_high'])}]; {probabilities_text(comparison, names)}")
 
 
 def verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
-    """Paragraphs that answer: which attention wins, beyond seeds and test reviews; did every seed learn; how far
-    from the baseline."""
+    """Paragraphs that answer: which attention wins, by a margin that matters, beyond seeds and test reviews; did
+    every seed learn; how far from the baseline."""
     comparison = metrics["comparison"]
     paragraphs = [did_not_learn(metrics[kind], names[kind]) for kind in MODEL_KINDS]
     paragraphs = [paragraph for paragraph in paragraphs if paragraph]
     if comparison["ci_low"] is None:
         paragraphs += single_seed_verdict(metrics, names)
     else:
-        paragraphs.append(seeds_verdict(metrics, names))
+        paragraphs += seeds_verdict(metrics, names)
     best = max(MODEL_KINDS, key=lambda kind: metrics[kind]["mean"]["accuracy"])
     baseline = metrics["baseline"]
     distance = 100 * (baseline["accuracy"] - metrics[best]["mean"]["accuracy"])
@@ -94,35 +123,60 @@ def did_not_learn(scores: dict, name: str) -> str | None:
             f"data or another `train.lr` may help.")
 
 
-def seeds_verdict(metrics: dict[str, dict], names: dict[str, str]) -> str:
+def seeds_verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
+    """The decision over seeds: the outcome, the evidence, the probabilities and, when open, how to decide it."""
     comparison = metrics["comparison"]
-    seeds = comparison["seeds"]
+    seeds, margin, found = comparison["seeds"], margin_text(comparison), comparison["outcome"]
     means = {kind: percent(metrics[kind]["mean"]["accuracy"]) for kind in MODEL_KINDS}
-    spread = (f"{points(comparison['difference'])} points, 95% interval [{points(comparison['ci_low'])}, "
-              f"{points(comparison['ci_high'])}]")
-    if comparison["resolved"]:
+    evidence = (f"Mean test accuracy {means['self']} ({short_name(names, 'self').lower()}) against {means['mha']} "
+                f"({short_name(names, 'mha').lower()}) over {seeds} seeds each: the difference is "
+                f"{points(comparison['difference'])} points, 95% interval [{points(comparison['ci_low'])}, "
+                f"{points(comparison['ci_high'])}] at this look ({seeds} of at most {comparison['max_seeds']} seeds "
+                f"per architecture), read against a margin of practical equivalence of +-{margin} points "
+                f"(`compare.margin`).")
+    if found in ("better_beyond_margin", "better"):
         winner = comparison["winner"]
         loser = next(kind for kind in MODEL_KINDS if kind != winner)
         w, lo = metrics[winner], metrics[loser]
-        return (f"**{names[winner]} is better**: mean test accuracy {means[winner]} against {means[loser]} over "
-                f"{seeds} seeds each; {short_name(names, 'self').lower()} minus {short_name(names, 'mha').lower()} is "
-                f"{spread}, which excludes zero. {INTERVAL_METHOD} It has {w['params'] / lo['params']:.2f}x the "
-                f"parameters of the other model and took {w['train_seconds'] / lo['train_seconds']:.2f}x its "
-                f"training time per seed.")
-    needed = comparison["seeds_needed"]
-    if needed is not None:
-        more = (f"If the gap and the seeds' spread stay as measured, about {needed} seeds per architecture would "
-                f"resolve a gap of this size (`dvc exp run -S 'train.seeds=[...]'`; each added seed trains only "
-                f"itself).")
-    elif comparison["difference"] == 0:
-        more = "The two means are equal: no number of seeds would name a winner."
+        meaning = (f"The whole interval lies beyond the margin: {names[winner]} is better, and by more than {margin} "
+                   f"points." if found == "better_beyond_margin" else
+                   f"The interval excludes zero but reaches into the margin: {names[winner]} is better, though "
+                   f"perhaps by less than {margin} points, a difference that would not matter.")
+        meaning += (f" It has {w['params'] / lo['params']:.2f}x the parameters of the other model and took "
+                    f"{w['train_seconds'] / lo['train_seconds']:.2f}x its training time per seed.")
+    elif found == "equivalent":
+        meaning = (f"The whole interval lies inside +-{margin} points: whichever is better, it is by less than the "
+                   f"margin, so for practical purposes the two architectures are equally accurate.")
     else:
-        more = ("More seeds alone would not resolve a gap this small: the test set's own noise is already as large "
-                "as the gap; only a larger test set (or a larger gap) would.")
-    return (f"**Not resolved with {seeds} seeds**: {names['self']} {means['self']}, {names['mha']} {means['mha']} "
-            f"(mean test accuracy over {seeds} seeds each). Self-attention minus multi-head attention is {spread}, "
-            f"which includes zero: the architectures' difference, if any, is within the noise of training seeds and "
-            f"test reviews. {more} {INTERVAL_METHOD}")
+        meaning = ("The interval holds zero and reaches past the margin: the data do not yet say whether the "
+                   "architectures differ, nor that they are equivalent.")
+    paragraphs = [f"**{headline(comparison, names)}.** {evidence} {meaning}",
+                  f"Probabilities: {probabilities_text(comparison, names)}. {PROBABILITY_METHOD}"]
+    if found == "not_resolved":
+        paragraphs.append(how_to_decide(metrics))
+    paragraphs.append(INTERVAL_METHOD)
+    return paragraphs
+
+
+def how_to_decide(metrics: dict[str, dict]) -> str:
+    """What would answer an open question: more seeds (how many, how long, the command), or only more test reviews."""
+    comparison = metrics["comparison"]
+    if not comparison["decidable"]:
+        return ("**More seeds cannot decide it.** Every difference the interval allows lies where the test set's own "
+                f"noise (standard error {100 * comparison['lasting_test_variance'] ** 0.5:.2f} points, which no "
+                "number of seeds removes) keeps both zero and the margin within reach: only a larger test set, or "
+                "a wider `compare.margin`, could.")
+    needed = comparison["seeds_needed"]
+    command = f"`python -m pipeline.decide` adds seeds in rounds until the verdict decides (at most " \
+              f"{comparison['max_seeds']} per architecture)"
+    if needed is None:
+        return (f"If the difference and the spreads stay as measured, even {comparison['max_seeds']} seeds per "
+                f"architecture are not expected to decide it; {command}.")
+    per_seed = sum(metrics[kind]["train_seconds"] for kind in MODEL_KINDS)
+    minutes = (needed - comparison["seeds"]) * per_seed / 60
+    return (f"If the difference and the spreads stay as measured, about {needed} seeds per architecture would decide "
+            f"it: {needed - comparison['seeds']} more of each, about {minutes:.0f} minutes of training at this run's "
+            f"pace. {command}.")
 
 
 def single_seed_verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:

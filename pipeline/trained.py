@@ -6,10 +6,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from pipeline.errors import PipelineError
 from pipeline.files import read_json, read_output
-from pipeline.params import model_dir, stage_of
+from pipeline.params import model_dir, score_stage_of, stage_of
+
+
+@dataclass(frozen=True)
+class Predictions:
+    probabilities: np.ndarray  # of positive, per review
+    hop_overlap: np.ndarray | None  # per review, how alike the pooling's hops weigh its tokens; None with one hop
+
+    @property
+    def mean_hop_overlap(self) -> float | None:
+        return None if self.hop_overlap is None else float(self.hop_overlap.mean())
+
+    def save(self, path: Path) -> None:
+        overlap = {} if self.hop_overlap is None else {"hop_overlap": self.hop_overlap}
+        with path.open("wb") as out:
+            np.savez(out, probabilities=self.probabilities, **overlap)
+
+    @classmethod
+    def load(cls, path: Path) -> Predictions:
+        with np.load(path) as saved:
+            return cls(saved["probabilities"], saved["hop_overlap"] if "hop_overlap" in saved else None)
 
 
 @dataclass(frozen=True)
@@ -30,6 +52,21 @@ class TrainedSeed:
 
     def history(self) -> pd.DataFrame:
         return read_output(self.folder / "history.csv", self.stage, pd.read_csv)
+
+    def test_scores(self, reviews: int) -> Predictions:
+        """What its score stage wrote: every test review's probability (and hop overlap); `reviews` is the test
+        split's size, which the scores must match."""
+        stage = score_stage_of(self.kind, self.seed)
+        scores = read_output(self.folder / "test_scores.npz", stage, Predictions.load)
+        if len(scores.probabilities) != reviews:
+            raise PipelineError(f"{self.folder / 'test_scores.npz'} scores {len(scores.probabilities)} reviews, the "
+                                f"test split has {reviews}: run `dvc repro {stage}`")
+        return scores
+
+    def throughput(self) -> float:
+        """Test reviews scored per second."""
+        stage = score_stage_of(self.kind, self.seed)
+        return read_output(self.folder / "score_metrics.json", stage, read_json)["throughput"]
 
 
 def trained_seeds(models: Path, kind: str, seeds: list[int]) -> dict[int, TrainedSeed]:

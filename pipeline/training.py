@@ -24,6 +24,7 @@ from pipeline.files import UNREADABLE, atomic_path, brief
 from pipeline.models import hop_overlap, hop_penalty
 from pipeline.params import TrainParams
 from pipeline.text import EncodedSplit
+from pipeline.trained import Predictions
 
 MAX_GRAD_NORM = 5.0  # clips the rare exploding RNN gradient; well above typical norms
 BUCKET_BATCHES = 50  # batches per sorted bucket: similar lengths, yet still shuffled
@@ -48,16 +49,6 @@ class EpochResult:
     val_accuracy: float
     val_hop_overlap: float | None  # mean overlap between the hops' weights (see models.hop_overlap); None: one hop
     seconds: float
-
-
-@dataclass(frozen=True)
-class Predictions:
-    probabilities: np.ndarray  # of positive, per review
-    hop_overlap: np.ndarray | None  # per review, how alike the pooling's hops weigh its tokens; None with one hop
-
-    @property
-    def mean_hop_overlap(self) -> float | None:
-        return None if self.hop_overlap is None else float(self.hop_overlap.mean())
 
 
 @dataclass(frozen=True)

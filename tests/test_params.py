@@ -148,3 +148,14 @@ def test_a_headerless_table_needs_column_positions_and_a_known_encoding():
         parse_params(small_params(**{"data.header": False, "data.text_column": 1, "data.label_column": 1}))
     with pytest.raises(PipelineError, match=r"data.text_column=1.5 must be str or int"):
         parse_params(small_params(**{"data.text_column": 1.5}))
+
+
+def test_the_verdicts_margin_and_plan_are_checked_and_the_seeds_must_fit_the_plan():
+    assert typed_small_params().compare.margin_share == pytest.approx(0.005)
+    message = problems_of(small_params(**{"compare.margin": 0, "compare.max_seeds": 1}))
+    assert "compare.margin=0.0 must be between 0 and 100 (accuracy points)" in message
+    assert "compare.max_seeds=1 must be >= 2" in message
+    message = problems_of(small_params(**{"compare.max_seeds": 3, "train.seeds": [1, 2, 3, 4]}))
+    assert message.endswith("1 problem(s): train.seeds has 4 seeds, more than compare.max_seeds=3, the plan the "
+                            "verdict's error is spread over: raise compare.max_seeds (the verdict then needs a little "
+                            "more evidence at every look) or train fewer seeds")

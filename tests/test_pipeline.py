@@ -31,7 +31,8 @@ from tests.conftest import (
 
 SEEDS = [42, 43]
 TRAINING = [f"train_{kind}@{seed}" for kind in ("self", "mha") for seed in SEEDS]
-STAGES = ["download", "tokenize", *TRAINING, "baseline", "evaluate", "report"]
+SCORING = [f"score_{kind}@{seed}" for kind in ("self", "mha") for seed in SEEDS]
+STAGES = ["download", "tokenize", *TRAINING, *SCORING, "baseline", "evaluate", "report"]
 
 
 def stages_run(dvc_output: str) -> list[str]:
@@ -71,7 +72,8 @@ def repo(tmp_path_factory):
 
 def test_repro_writes_every_output_and_a_complete_lock(repo):
     per_seed = [f"models/{kind}/seed-{seed}/{name}" for kind in ("self", "mha") for seed in SEEDS
-                for name in ("model.pt", "history.csv", "train_metrics.json", "mlflow_run.json")]
+                for name in ("model.pt", "history.csv", "train_metrics.json", "mlflow_run.json", "test_scores.npz",
+                             "score_metrics.json")]
     for output in [*per_seed, "data/raw/reviews.parquet", "data/processed/vocab.json", "data/processed/test.npz",
                    "models/baseline/test_probabilities.npy", "reports/metrics.json", "reports/report.md",
                    "reports/mlflow.json", "reports/test_predictions.csv", "reports/attention.json",
@@ -128,9 +130,12 @@ def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(r
     assert comparison["difference"] == pytest.approx(metrics["self"]["mean"]["accuracy"]
                                                      - metrics["mha"]["mean"]["accuracy"])
     assert comparison["ci_low"] <= comparison["difference"] <= comparison["ci_high"]
-    assert comparison["resolved"] == (comparison["ci_low"] > 0 or comparison["ci_high"] < 0)
+    assert comparison["margin"] == 0.005 and comparison["max_seeds"] == 20
+    assert comparison["outcome"] in ("better_beyond_margin", "better", "equivalent", "not_resolved")
+    assert comparison["p_self_better"] + comparison["p_equivalent"] + comparison["p_mha_better"] == pytest.approx(1)
+    sign_resolved = comparison["ci_low"] > 0 or comparison["ci_high"] < 0
     assert comparison["winner"] == ({True: "self", False: "mha"}[comparison["ci_low"] > 0]
-                                    if comparison["resolved"] else None)
+                                    if sign_resolved and comparison["outcome"] != "equivalent" else None)
     assert list(metrics["self_vs_mha"]) == ["42", "43", "ensemble"]
     paired = metrics["self_vs_mha"]["43"]
     assert paired["only_self_right"] == (right["self_seed43"] & ~right["mha_seed43"]).sum()
@@ -143,7 +148,8 @@ def test_report_shows_the_verdict_over_seeds_every_seed_and_exact_parameter_coun
     assert "| Self-attention" in report and "| Multi-head attention (LSTM + 2 heads, 2-hop attentive pooling)" in report
     assert f"| {metrics['self']['params']:,} |" in report and f"| {metrics['mha']['params']:,} |" in report
     assert "| TF-IDF 1-2 grams + logistic regression |" in report
-    assert re.search(r"\*\*(Not resolved with 2 seeds|.* is better)\*\*", report)
+    assert re.search(r"\*\*(Not resolved with 2 seeds|.* is better.*|Practically equivalent.*)\.\*\*", report)
+    assert "Probabilities: P(self-attention better by more than 0.50) = " in report
     assert "over seeds and test reviews" in report or "Welch" in report
     for kind, name in (("self", "Self-attention"), ("mha", "Multi-head attention")):
         for seed in SEEDS:
@@ -214,8 +220,10 @@ def test_mlflow_has_a_run_per_model_and_seed_nested_under_one_comparison_run(rep
     assert comparison["params"]["mha.seed_runs"] == " ".join(f"{r['tags']['seed']}:{r['id']}" for r in mha_runs)
     assert comparison["metrics"]["self_accuracy_mean"] == pytest.approx(metrics["self"]["mean"]["accuracy"])
     assert comparison["metrics"]["difference_ci_low"] == pytest.approx(metrics["comparison"]["ci_low"])
+    assert comparison["metrics"]["p_equivalent"] == pytest.approx(metrics["comparison"]["p_equivalent"])
+    assert comparison["tags"]["outcome"] == metrics["comparison"]["outcome"]
     assert comparison["tags"]["mlflow.note.content"].startswith(("Not resolved with 2 seeds", "Self-attention is",
-                                                                  "Multi-head attention is"))
+                                                                  "Multi-head attention is", "Practically equivalent"))
 
     logged = [yaml.safe_load(path.read_text()) for path in (repo / "mlartifacts").rglob("MLmodel")]
     assert len(logged) == 4
@@ -393,7 +401,8 @@ def experiments_shown(repo) -> list[dict]:
 
 def test_changing_heads_retrains_only_the_mha_seeds_and_downstream_as_an_experiment(repo):
     result = run(["dvc", "exp", "run", "-S", "data.source=synthetic", "-S", "model.heads=8"], repo)
-    assert stages_run(result.stdout) == ["train_mha@42", "train_mha@43", "evaluate", "report"]
+    assert stages_run(result.stdout) == ["train_mha@42", "train_mha@43", "score_mha@42", "score_mha@43", "evaluate",
+                                         "report"]
     experiments = experiments_shown(repo)
     assert 8 in [data["params"]["params.yaml"]["data"]["model"]["heads"] for data in experiments]
     metrics = [data["metrics"]["reports/metrics.json"]["data"] for data in experiments]
@@ -411,7 +420,8 @@ def test_changing_heads_retrains_only_the_mha_seeds_and_downstream_as_an_experim
 
 def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_models(repo):
     added = run(["dvc", "exp", "run", "-S", "train.seeds=[42,43,44]"], repo)
-    assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "evaluate", "report"]
+    assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "score_self@44", "score_mha@44", "evaluate",
+                                        "report"]
     metrics = read_json(repo, "reports/metrics.json")
     assert list(metrics["self"]["seeds"]) == ["42", "43", "44"] and metrics["comparison"]["seeds"] == 3
     readme = (ROOT / "README.md").read_text()
@@ -419,7 +429,7 @@ def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_m
     shown = run(["bash", "-c", show + " --md --no-pager"], repo).stdout
     header = shown.splitlines()[0]
     for column in ["self.mean.accuracy", "mha.mean.accuracy", "comparison.difference", "comparison.ci_low",
-                   "comparison.ci_high", "comparison.resolved", "model.heads"]:
+                   "comparison.ci_high", "comparison.outcome", "comparison.p_equivalent", "model.heads"]:
         assert column in header, header
     assert "self.seeds" not in header and "train.lr" not in header
 
@@ -470,8 +480,8 @@ def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
                              "data.md5": SHARED_IMDB_MD5, "data.limit": 200, "tokenize.max_len": 128})
     repo = make_dvc_repo(tmp_path / "project", params)
     result = run(["dvc", "repro"], repo)
-    assert stages_run(result.stdout) == ["download", "tokenize", "train_self@42", "train_mha@42", "baseline",
-                                         "evaluate", "report"]
+    assert stages_run(result.stdout) == ["download", "tokenize", "train_self@42", "train_mha@42", "score_self@42",
+                                         "score_mha@42", "baseline", "evaluate", "report"]
     reviews = pd.read_parquet(repo / "data/raw/reviews.parquet")
     assert reviews.groupby("split").size().to_dict() == {"test": 200, "train": 200}
     assert reviews["rating"].notna().all() and "<br />" in "".join(reviews["text"])

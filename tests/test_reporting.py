@@ -49,40 +49,72 @@ def metrics(self_correct: list[int], mha_correct: list[int], comparison: dict, p
             "self_vs_mha": {str(42 + n): paired for n in range(len(self_correct))} | {"ensemble": paired}}
 
 
+def comparison(outcome: str, difference: float, low: float | None, high: float | None, winner: str | None = None,
+               seeds_needed: int | None = None, decidable: bool = True,
+               probabilities: tuple[float, float, float] = (0.2, 0.7, 0.1)) -> dict:
+    """metrics.json's verdict, as comparison.compare_architectures writes it, margin 0.5 points."""
+    above, inside, below = probabilities if low is not None else (None, None, None)
+    return {"outcome": outcome, "winner": winner, "difference": difference, "ci_low": low, "ci_high": high,
+            "margin": 0.005, "p_self_better": above, "p_equivalent": inside, "p_mha_better": below, "max_seeds": 20,
+            "seeds_needed": seeds_needed, "decidable": decidable, "lasting_test_variance": 4e-6}
+
+
 def resolved(winner: str, difference: float, low: float, high: float) -> dict:
-    return {"difference": difference, "ci_low": low, "ci_high": high, "resolved": True, "winner": winner,
-            "seeds_needed": None}
+    return comparison("better_beyond_margin", difference, low, high, winner, probabilities=(0.99, 0.01, 0.0))
 
 
 def unresolved(difference: float, low: float, high: float, seeds_needed: int | None) -> dict:
-    return {"difference": difference, "ci_low": low, "ci_high": high, "resolved": False, "winner": None,
-            "seeds_needed": seeds_needed}
+    return comparison("not_resolved", difference, low, high, seeds_needed=seeds_needed)
 
 
-SINGLE_SEED = {"difference": 0.03, "ci_low": None, "ci_high": None, "resolved": False, "winner": None,
-               "seeds_needed": None}
+SINGLE_SEED = comparison("one_seed", 0.03, None, None, decidable=True)
 NAMES = model_names(typed_small_params())
 
 
-def test_a_resolved_gap_names_the_winner_with_its_interval_size_and_time_ratios():
+def test_a_gap_beyond_the_margin_names_the_winner_with_its_interval_probabilities_and_cost():
     text = " ".join(verdict(metrics([880, 885, 890], [850, 851, 852], resolved("self", 0.034, 0.02, 0.048)), NAMES))
-    assert f"**{NAMES['self']} is better**: mean test accuracy 88.50% against 85.10% over 3 seeds each" in text
-    assert "+3.40 points, 95% interval [+2.00, +4.80], which excludes zero" in text
+    assert "**Self-attention is better by more than the 0.50-point margin over 3 seeds.**" in text
+    assert "Mean test accuracy 88.50% (self-attention) against 85.10% (multi-head attention) over 3 seeds each" in text
+    assert "+3.40 points, 95% interval [+2.00, +4.80] at this look (3 of at most 20 seeds per architecture)" in text
+    assert f"{NAMES['self']} is better, and by more than 0.50 points" in text
+    assert "P(self-attention better by more than 0.50) = 0.99, P(equivalent) = 0.01" in text
     assert "1.20x the parameters" in text and "2.00x its training time per seed" in text
-    assert "Welch" in text and "did not learn" not in text and "McNemar" not in text
-    line = verdict_line(metrics([880], [850], resolved("mha", -0.03, -0.05, -0.01))["comparison"], NAMES)
-    assert line == "Multi-head attention is better over 1 seeds: -3.00 points [-5.00, -1.00]"
+    assert "Welch" in text and "repeated confidence interval" in text and "Pocock-type" in text
+    assert "Benavoli" in text and "did not learn" not in text and "McNemar" not in text
+    assert "pipeline.decide" in text and "seeds per architecture would decide" not in text
+    line = verdict_line(metrics([880, 870], [850, 840], resolved("mha", -0.03, -0.05, -0.01))["comparison"], NAMES)
+    assert line.startswith("Multi-head attention is better by more than the 0.50-point margin over 2 seeds: "
+                           "Self-attention minus Multi-head attention -3.00 points [-5.00, -1.00]; P(")
 
 
-def test_an_unresolved_gap_says_so_with_its_interval_and_the_seeds_it_would_need():
+def test_a_sign_resolved_within_the_margin_and_an_equivalence_say_what_they_decide():
+    within = comparison("better", 0.004, 0.001, 0.007, "self")
+    text = " ".join(verdict(metrics([880, 885, 890], [876, 881, 886], within), NAMES))
+    assert "**Self-attention is better over 3 seeds, perhaps by less than the 0.50-point margin.**" in text
+    assert "though perhaps by less than 0.50 points, a difference that would not matter" in text
+    same = comparison("equivalent", 0.001, -0.002, 0.004, probabilities=(0.0, 0.99, 0.01))
+    text = " ".join(verdict(metrics([880, 885, 890], [879, 884, 889], same), NAMES))
+    assert "**Practically equivalent over 3 seeds (within +-0.50 points).**" in text
+    assert "for practical purposes the two architectures are equally accurate" in text
+    assert f"{NAMES['self']} is better" not in text and f"{NAMES['mha']} is better" not in text
+
+
+def test_an_open_question_says_how_many_seeds_how_long_and_which_command_would_decide_it():
     text = " ".join(verdict(metrics([880, 890, 870], [875, 880, 870], unresolved(0.005, -0.01, 0.02, 14)), NAMES))
-    assert "**Not resolved with 3 seeds**" in text and "is better" not in text
-    assert "+0.50 points, 95% interval [-1.00, +2.00], which includes zero" in text
-    assert "about 14 seeds per architecture would resolve a gap of this size" in text
-    hopeless = " ".join(verdict(metrics([880, 881], [879, 880], unresolved(0.001, -0.02, 0.022, None)), NAMES))
-    assert "More seeds alone would not resolve a gap this small" in hopeless and "larger test set" in hopeless
+    assert "**Not resolved with 3 seeds.**" in text and "is better" not in text
+    assert "+0.50 points, 95% interval [-1.00, +2.00]" in text and "holds zero and reaches past the margin" in text
+    assert "about 14 seeds per architecture would decide it: 11 more of each, about 6 minutes of training" in text
+    assert "`python -m pipeline.decide` adds seeds in rounds" in text
+    beyond = " ".join(verdict(metrics([880, 881], [879, 880], unresolved(0.001, -0.02, 0.022, None)), NAMES))
+    assert "even 20 seeds per architecture are not expected to decide it" in beyond
+    stuck = comparison("not_resolved", 0.0035, -0.002, 0.009, decidable=False)
+    hopeless = " ".join(verdict(metrics([880, 881], [879, 880], stuck), NAMES))
+    assert "**More seeds cannot decide it.**" in hopeless and "standard error 0.20 points" in hopeless
+    assert "only a larger test set, or a wider `compare.margin`, could" in hopeless
     assert verdict_line(metrics([880, 890], [875, 880], unresolved(0.0075, -0.01, 0.025, 9))["comparison"], NAMES) \
-        == "Not resolved with 2 seeds: Self-attention minus Multi-head attention +0.75 points [-1.00, +2.50]"
+        == ("Not resolved with 2 seeds: Self-attention minus Multi-head attention +0.75 points [-1.00, +2.50]; "
+            "P(self-attention better by more than 0.50) = 0.20, P(equivalent) = 0.70, "
+            "P(multi-head attention better by more than 0.50) = 0.10")
 
 
 def test_a_single_seed_compares_two_trained_models_with_mcnemar_not_the_architectures():
