@@ -1,5 +1,5 @@
-"""Stage: every seed's test scores (from its score stage) and the baseline's, summarised, and the architectures
-compared.
+"""Stage: every seed's test scores (as its train stage wrote them) and the baseline's, summarised, and the
+architectures compared.
 
 Writes reports/: metrics.json (per architecture: each seed's scores with 95% intervals, their mean, std, lowest and
 highest, the seed ensemble; the verdict on the difference between the architectures: its outcome against the margin,
@@ -117,7 +117,7 @@ def architecture_results(test: EncodedSplit, scored: dict[int, Predictions],
     results |= {field: first.metrics[field] for field in SHARED_FIELDS} | {"test_samples": len(test)}
     results["representative_seed"] = representative(trained).seed
     seconds = {seed: run.metrics["train_seconds"] for seed, run in trained.items()}
-    throughputs = {seed: run.throughput() for seed, run in trained.items()}
+    throughputs = {seed: run.metrics["test_throughput"] for seed, run in trained.items()}
     timings = {
         "seeds": {str(seed): {"train_seconds": seconds[seed], "throughput": round(throughputs[seed], 1)}
                   for seed in trained},

@@ -39,11 +39,6 @@ def stage_of(name: str, seed: int | None = None) -> str:
     return f"train_{name}" + (f"@{seed}" if seed is not None else "")
 
 
-def score_stage_of(kind: str, seed: int) -> str:
-    """The DVC stage that scores one seed's model on the test split: score_self@<seed> or score_mha@<seed>."""
-    return f"score_{kind}@{seed}"
-
-
 def model_dir(models: Path, name: str, seed: int | None = None) -> Path:
     """Where a stage writes a model's files: models/baseline/, or models/<self|mha>/seed-<seed>/."""
     return models / name if name == "baseline" else models / name / f"seed-{seed}"

@@ -1,8 +1,12 @@
-"""Stages train_self@<seed> and train_mha@<seed>: train one classifier with one seed and record it in MLflow.
+"""Stages train_self@<seed> and train_mha@<seed>: train one classifier with one seed, record it in MLflow, and score
+the test split with it.
 
 Writes models/<model>/seed-<seed>/: model.pt (weights + config), history.csv (per-epoch curves, a DVC plot),
-train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics to, and the logged MLflow model:
-raw text in; evaluate registers one seed's model per pipeline run).
+test_scores.npz (every test review's probability of positive and hop overlap: evaluate only reads them, so that adding
+a seed scores only that seed), train_metrics.json, and mlflow_run.json (the run that evaluate adds test metrics to,
+and the logged MLflow model: raw text in; evaluate registers one seed's model per pipeline run). The test split is
+scored once training has chosen its weights on the validation split alone; scoring in this stage rather than in one of
+its own spares a process start (torch and MLflow imports) per seed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pipeline.files import atomic_path, read_output, write_json
 from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
 from pipeline.params import ModelKind, load_params, model_dir, stage_of
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything
+from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything, timed_predictions
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -39,7 +43,8 @@ def main(
     settings = load_params(params)
     vocab_path = data / "vocab.json"
     vocab = read_output(vocab_path, "tokenize", Vocabulary.load)
-    train, val = (read_output(data / f"{split}.npz", "tokenize", EncodedSplit.load) for split in ("train", "val"))
+    train, val, test = (read_output(data / f"{split}.npz", "tokenize", EncodedSplit.load)
+                        for split in ("train", "val", "test"))
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     out = out or model_dir(Path("models"), kind, seed)
     device = resolve_device(settings.train.device)
@@ -83,12 +88,16 @@ def main(
             "val_accuracy": best.val_accuracy,
         }
         tracking.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
+        scored, throughput = timed_predictions({kind: network}, Batches(test, device))[kind]
+        train_metrics["test_throughput"] = round(throughput, 1)
         save_checkpoint(network.cpu(), out / "model.pt")
         logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize)
 
         history = pd.DataFrame([asdict(epoch) for epoch in result.history])
         with atomic_path(out / "history.csv") as partial:
             history.to_csv(partial, index=False)
+        with atomic_path(out / "test_scores.npz") as partial:
+            scored.save(partial)
         write_json(out / "train_metrics.json", train_metrics)
         write_json(out / "mlflow_run.json", {
             "run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": logged.model_uri,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, read_output
-from pipeline.params import model_dir, score_stage_of, stage_of
+from pipeline.params import model_dir, stage_of
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,13 @@ class TrainedSeed:
         return read_output(self.folder / "history.csv", self.stage, pd.read_csv)
 
     def test_scores(self, reviews: int) -> Predictions:
-        """What its score stage wrote: every test review's probability (and hop overlap); `reviews` is the test
+        """Every test review's probability (and hop overlap) as its train stage scored them; `reviews` is the test
         split's size, which the scores must match."""
-        stage = score_stage_of(self.kind, self.seed)
-        scores = read_output(self.folder / "test_scores.npz", stage, Predictions.load)
+        scores = read_output(self.folder / "test_scores.npz", self.stage, Predictions.load)
         if len(scores.probabilities) != reviews:
             raise PipelineError(f"{self.folder / 'test_scores.npz'} scores {len(scores.probabilities)} reviews, the "
-                                f"test split has {reviews}: run `dvc repro {stage}`")
+                                f"test split has {reviews}: run `dvc repro {self.stage}`")
         return scores
-
-    def throughput(self) -> float:
-        """Test reviews scored per second."""
-        stage = score_stage_of(self.kind, self.seed)
-        return read_output(self.folder / "score_metrics.json", stage, read_json)["throughput"]
 
 
 def trained_seeds(models: Path, kind: str, seeds: list[int]) -> dict[int, TrainedSeed]:

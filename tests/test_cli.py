@@ -11,7 +11,7 @@ from typer.testing import Result
 
 from tests.conftest import ROOT, invoke, run, small_params, write_params
 
-STEPS = ["download", "tokenize", "train", "score", "baseline", "evaluate", "report", "predict", "decide"]
+STEPS = ["download", "tokenize", "train", "baseline", "evaluate", "report", "predict", "decide"]
 
 
 def assert_one_line_error(result: Result, message: str) -> None:
@@ -127,19 +127,14 @@ def test_damaged_inputs_are_named_with_how_to_get_them_back(tmp_path, monkeypatc
     assert_one_line_error(invoke("train", train_self[1:], tmp_path, monkeypatch),
                           "): delete it, or set train.resume=false to start over")
     write_params(tmp_path / "params.yaml", params)
-    score_mha = ["score", "--model", "mha", "--seed", "42"]
-    for step in (train_self, ["train", "--model", "mha", "--seed", "42"], ["score", *train_self[1:]], score_mha,
-                 ["baseline"]):
+    for step in (train_self, ["train", "--model", "mha", "--seed", "42"], ["baseline"]):
         assert invoke(step[0], step[1:], tmp_path, monkeypatch).exit_code == 0, step
 
     model = tmp_path / "models/mha/seed-42/model.pt"
-    damaged(model, score_mha, "error: models/mha/seed-42/model.pt " + restore.format("train_mha@42"))
     damaged(model, ["evaluate"], "error: models/mha/seed-42/model.pt " + restore.format("train_mha@42"))
     damaged(model, ["predict", "Fine.", "--model", "mha"], "`dvc repro --force train_mha@42`")
     damaged(tmp_path / "models/mha/seed-42/test_scores.npz", ["evaluate"],
-            "error: models/mha/seed-42/test_scores.npz " + restore.format("score_mha@42"))
-    damaged(processed / "test.npz", score_mha, "data/processed/test.npz " + restore.format("tokenize"),
-            data=b"PK\x03\x04 not a zip")
+            "error: models/mha/seed-42/test_scores.npz " + restore.format("train_mha@42"))
     damaged(processed / "test.npz", ["evaluate"], "data/processed/test.npz " + restore.format("tokenize"),
             data=b"PK\x03\x04 not a zip")
     assert invoke("evaluate", [], tmp_path, monkeypatch).exit_code == 0

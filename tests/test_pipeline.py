@@ -31,8 +31,7 @@ from tests.conftest import (
 
 SEEDS = [42, 43]
 TRAINING = [f"train_{kind}@{seed}" for kind in ("self", "mha") for seed in SEEDS]
-SCORING = [f"score_{kind}@{seed}" for kind in ("self", "mha") for seed in SEEDS]
-STAGES = ["download", "tokenize", *TRAINING, *SCORING, "baseline", "evaluate", "report"]
+STAGES = ["download", "tokenize", *TRAINING, "baseline", "evaluate", "report"]
 
 
 def stages_run(dvc_output: str) -> list[str]:
@@ -72,8 +71,7 @@ def repo(tmp_path_factory):
 
 def test_repro_writes_every_output_and_a_complete_lock(repo):
     per_seed = [f"models/{kind}/seed-{seed}/{name}" for kind in ("self", "mha") for seed in SEEDS
-                for name in ("model.pt", "history.csv", "train_metrics.json", "mlflow_run.json", "test_scores.npz",
-                             "score_metrics.json")]
+                for name in ("model.pt", "history.csv", "train_metrics.json", "mlflow_run.json", "test_scores.npz")]
     for output in [*per_seed, "data/raw/reviews.parquet", "data/processed/vocab.json", "data/processed/test.npz",
                    "models/baseline/test_probabilities.npy", "reports/metrics.json", "reports/report.md",
                    "reports/mlflow.json", "reports/test_predictions.csv", "reports/attention.json",
@@ -401,8 +399,7 @@ def experiments_shown(repo) -> list[dict]:
 
 def test_changing_heads_retrains_only_the_mha_seeds_and_downstream_as_an_experiment(repo):
     result = run(["dvc", "exp", "run", "-S", "data.source=synthetic", "-S", "model.heads=8"], repo)
-    assert stages_run(result.stdout) == ["train_mha@42", "train_mha@43", "score_mha@42", "score_mha@43", "evaluate",
-                                         "report"]
+    assert stages_run(result.stdout) == ["train_mha@42", "train_mha@43", "evaluate", "report"]
     experiments = experiments_shown(repo)
     assert 8 in [data["params"]["params.yaml"]["data"]["model"]["heads"] for data in experiments]
     metrics = [data["metrics"]["reports/metrics.json"]["data"] for data in experiments]
@@ -420,8 +417,7 @@ def test_changing_heads_retrains_only_the_mha_seeds_and_downstream_as_an_experim
 
 def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_models(repo):
     added = run(["dvc", "exp", "run", "-S", "train.seeds=[42,43,44]"], repo)
-    assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "score_self@44", "score_mha@44", "evaluate",
-                                        "report"]
+    assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "evaluate", "report"]
     metrics = read_json(repo, "reports/metrics.json")
     assert list(metrics["self"]["seeds"]) == ["42", "43", "44"] and metrics["comparison"]["seeds"] == 3
     readme = (ROOT / "README.md").read_text()
@@ -480,8 +476,8 @@ def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
                              "data.md5": SHARED_IMDB_MD5, "data.limit": 200, "tokenize.max_len": 128})
     repo = make_dvc_repo(tmp_path / "project", params)
     result = run(["dvc", "repro"], repo)
-    assert stages_run(result.stdout) == ["download", "tokenize", "train_self@42", "train_mha@42", "score_self@42",
-                                         "score_mha@42", "baseline", "evaluate", "report"]
+    assert stages_run(result.stdout) == ["download", "tokenize", "train_self@42", "train_mha@42", "baseline",
+                                         "evaluate", "report"]
     reviews = pd.read_parquet(repo / "data/raw/reviews.parquet")
     assert reviews.groupby("split").size().to_dict() == {"test": 200, "train": 200}
     assert reviews["rating"].notna().all() and "<br />" in "".join(reviews["text"])
