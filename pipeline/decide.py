@@ -46,9 +46,8 @@ def main(
         raise PipelineError(f"--max-seeds {limit} is more than compare.max_seeds={settings.compare.max_seeds}, the "
                             f"plan the verdict's error is spread over: raise compare.max_seeds in {params} instead")
     names = model_names(settings)
-    seeds = list(settings.train.seeds)
     try:
-        comparison = decide_in_rounds(seeds, round_size, limit, names, params, models, reports)
+        comparison = decide_in_rounds(list(settings.train.seeds), round_size, limit, names, params, models, reports)
     except KeyboardInterrupt:
         kept = load_params(params).train.seeds
         typer.echo(f"interrupted: train.seeds in {params} is {kept}, the seeds whose models were trained; run the "

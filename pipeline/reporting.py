@@ -167,8 +167,8 @@ def how_to_decide(metrics: dict[str, dict]) -> str:
                 "number of seeds removes) keeps both zero and the margin within reach: only a larger test set, or "
                 "a wider `compare.margin`, could.")
     needed = comparison["seeds_needed"]
-    command = f"`python -m pipeline.decide` adds seeds in rounds until the verdict decides (at most " \
-              f"{comparison['max_seeds']} per architecture)"
+    command = (f"`python -m pipeline.decide` adds seeds in rounds until the verdict decides (at most "
+               f"{comparison['max_seeds']} per architecture)")
     if needed is None:
         return (f"If the difference and the spreads stay as measured, even {comparison['max_seeds']} seeds per "
                 f"architecture are not expected to decide it; {command}.")
