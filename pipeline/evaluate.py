@@ -3,11 +3,11 @@ architectures compared.
 
 Writes reports/: metrics.json (per architecture: each seed's scores with 95% intervals, their mean, std, lowest and
 highest, the seed ensemble; the verdict on the difference between the architectures: its outcome against the margin,
-its interval over seeds and test reviews, the probability of each answer; McNemar's test per seed; the same params give the same file byte for byte), timings.json (training seconds,
-inference throughput), test_predictions.csv (every seed's probability for every test review), attention.json (the
-weights of a few reviews, from each architecture's representative seed), mlflow.json (the comparison run and the
-registered models) and plots/ (ROC, confusion, accuracy by length of the seed ensembles, mean learning curves: DVC
-plots).
+its interval over seeds and test reviews, the probability of each answer; McNemar's test per seed; the same params
+give the same file byte for byte), timings.json (training seconds, inference throughput), test_predictions.csv
+(every seed's probability for every test review), attention.json (the weights of a few reviews, from each
+architecture's representative seed), mlflow.json (the comparison run and the registered models) and plots/ (ROC,
+confusion, accuracy by length of the seed ensembles, mean learning curves: DVC plots).
 """
 
 from __future__ import annotations

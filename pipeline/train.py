@@ -88,7 +88,7 @@ def main(
             "val_accuracy": best.val_accuracy,
         }
         tracking.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
-        scored, throughput = timed_predictions({kind: network}, Batches(test, device))[kind]
+        scored, throughput = timed_predictions(network, Batches(test, device))
         train_metrics["test_throughput"] = round(throughput, 1)
         save_checkpoint(network.cpu(), out / "model.pt")
         logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize)

@@ -7,10 +7,9 @@ import hashlib
 import math
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -36,7 +35,6 @@ CUDA_WIDTH_MULTIPLE = 32
 # cache; docs/performance.md), while a GPU wants wide batches.
 CPU_INFERENCE_BATCH = 64
 CUDA_INFERENCE_BATCH = 512
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -266,26 +264,8 @@ def predict(model: nn.Module, batches: Batches) -> Predictions:
     return Predictions(probabilities, overlap)
 
 
-def timed_predictions(models: dict[T, nn.Module], batches: Batches) -> dict[T, tuple[Predictions, float]]:
-    """Each model's predictions for every review and its inference throughput in reviews per second.
-
-    On the CPU the models score side by side, one per core, each in its own thread: two models on one core each
-    finished 1.2x sooner than one after the other on two cores (docs/performance.md), with the same probabilities.
-    A GPU scores them one after the other."""
-
-    def timed(model: nn.Module) -> tuple[Predictions, float]:
-        started = time.perf_counter()
-        predictions = predict(model, batches)
-        return predictions, len(batches) / (time.perf_counter() - started)
-
-    threads = torch.get_num_threads()
-    workers = min(threads, len(models))
-    if batches.device.type != "cpu" or workers < 2:
-        return {name: timed(model) for name, model in models.items()}
-    torch.set_num_threads(threads // workers)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            running = {name: pool.submit(timed, model) for name, model in models.items()}
-        return {name: future.result() for name, future in running.items()}
-    finally:
-        torch.set_num_threads(threads)
+def timed_predictions(model: nn.Module, batches: Batches) -> tuple[Predictions, float]:
+    """The model's predictions for every review and its inference throughput in reviews per second."""
+    started = time.perf_counter()
+    predictions = predict(model, batches)
+    return predictions, len(batches) / (time.perf_counter() - started)
