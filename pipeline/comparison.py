@@ -137,11 +137,9 @@ def decide(evidence: Evidence, margin: float, max_seeds: int) -> Verdict:
         return Verdict("one_seed", difference, None, None, seeds, max_seeds, margin, None, None, None, True,
                        None, 0.0, evidence.test_variance, evidence.lasting_test_variance)
     terms = evidence.terms()
-    variance, freedom = _pooled(terms)
-    half_width = critical_value(seeds, max_seeds, ERROR, freedom) * math.sqrt(variance)
-    low, high = difference - half_width, difference + half_width
+    low, high = _look_interval(difference, terms, seeds, max_seeds)
     found = outcome(low, high, margin)
-    above, inside, below = _probabilities(difference, variance, freedom, margin)
+    above, inside, below = _probabilities(difference, *_pooled(terms), margin)
     decidable = found in DECIDED or not _undecidable(evidence, margin, max_seeds)
     return Verdict(found, difference, low, high, seeds, max_seeds, margin, above, inside, below, decidable,
                    look_error(seeds, max_seeds, ERROR), terms[0][0] + terms[1][0], evidence.test_variance,
@@ -156,9 +154,8 @@ def _undecidable(evidence: Evidence, margin: float, max_seeds: int) -> bool:
     (at this look's critical value) lies wholly in that band. More test reviews would shrink h."""
     lasting = normal_critical_value(look_error(max_seeds, max_seeds, ERROR)) * math.sqrt(evidence.lasting_test_variance)
     first, second, test = evidence.terms()
-    variance, freedom = _pooled([first, second, (test[0] - evidence.lasting_test_variance, test[1])])
-    half_width = critical_value(evidence.seeds, max_seeds, ERROR, freedom) * math.sqrt(variance)
-    low, high = evidence.difference - half_width, evidence.difference + half_width
+    seeds_alone = [first, second, (test[0] - evidence.lasting_test_variance, test[1])]
+    low, high = _look_interval(evidence.difference, seeds_alone, evidence.seeds, max_seeds)
     band = (margin - lasting, lasting)
     return band[0] <= band[1] and (band[0] <= low and high <= band[1] or -band[1] <= low and high <= -band[0])
 
@@ -169,11 +166,17 @@ def seeds_needed(evidence: Evidence, margin: float, max_seeds: int) -> int | Non
     if evidence.seeds < 2:
         return None
     for seeds in range(evidence.seeds + 1, max_seeds + 1):
-        variance, freedom = _pooled(evidence.terms(seeds))
-        half_width = critical_value(seeds, max_seeds, ERROR, freedom) * math.sqrt(variance)
-        if outcome(evidence.difference - half_width, evidence.difference + half_width, margin) in DECIDED:
+        if outcome(*_look_interval(evidence.difference, evidence.terms(seeds), seeds, max_seeds), margin) in DECIDED:
             return seeds
     return None
+
+
+def _look_interval(difference: float, terms: list[tuple[float, float]], seeds: int,
+                   max_seeds: int) -> tuple[float, float]:
+    """The repeated confidence interval around `difference` at the look with `seeds` seeds per architecture."""
+    variance, freedom = _pooled(terms)
+    half_width = critical_value(seeds, max_seeds, ERROR, freedom) * math.sqrt(variance)
+    return difference - half_width, difference + half_width
 
 
 def _pooled(terms: list[tuple[float, float]]) -> tuple[float, float]:
