@@ -3,8 +3,6 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# Keep runs offline: no usage reporting from MLflow.
-export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: setup demo test repro
 

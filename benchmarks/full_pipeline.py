@@ -90,7 +90,6 @@ def main(
     if keep and workdir.exists() and any(workdir.iterdir()):
         raise typer.BadParameter(f"{workdir} is not empty; pass a new or empty folder", param_hint="--workdir")
     workdir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # the stages run `python -m pipeline.<step>`: this interpreter's environment first on PATH, as `make` does
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     server = serve(archive.parent)

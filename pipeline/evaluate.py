@@ -119,8 +119,8 @@ def architecture_results(test: EncodedSplit, scored: dict[int, Predictions],
     seconds = {seed: run.metrics["train_seconds"] for seed, run in trained.items()}
     throughputs = {seed: run.metrics["test_throughput"] for seed, run in trained.items()}
     timings = {
-        "seeds": {str(seed): {"train_seconds": seconds[seed], "throughput": round(throughputs[seed], 1)}
-                  for seed in trained},
+        "seeds": {str(seed): {"train_seconds": seconds[seed], "throughput": round(throughputs[seed], 1),
+                              "compute": run.metrics["compute"]} for seed, run in trained.items()},
         "train_seconds": round(float(np.mean(list(seconds.values()))), 3),
         "train_seconds_total": round(sum(seconds.values()), 3),
         "throughput": round(float(np.mean(list(throughputs.values()))), 1),

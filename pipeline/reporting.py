@@ -227,8 +227,29 @@ def results_table(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
     lines += ["", f"Mean, std, lowest and highest are over the {seeds} seed{'s' if seeds > 1 else ''} of "
                   f"`train.seeds`; the seed ensemble averages the seeds' probabilities. The baseline is fitted once "
                   f"(it has no training seed); its parameters are its n-gram weights "
-                  f"({b['features']:,} word unigrams and bigrams seen in at least two training reviews) plus a bias."]
+                  f"({b['features']:,} word unigrams and bigrams seen in at least two training reviews) plus a bias.",
+              "", f"Times measured on {compute_text(metrics)}."]
     return lines
+
+
+def compute_text(metrics: dict[str, dict]) -> str:
+    """Where the seeds trained, e.g. 'Intel(R) Xeon(R) Processor (cpu, AVX512 kernels, 2 threads)'; seeds trained
+    on different machines or settings are not comparable in time, nor byte for byte in metrics."""
+    used = []
+    for kind in MODEL_KINDS:
+        for seed in metrics[kind]["seeds"].values():
+            compute = seed["compute"]
+            if compute not in used:
+                used.append(compute)
+
+    def described(compute: dict) -> str:
+        details = [compute["device"]]
+        if "kernels" in compute:
+            threads = compute["threads"]
+            details += [f"{compute['kernels']} kernels", f"{threads} thread{'s' if threads > 1 else ''}"]
+        return f"{compute['processor']} ({', '.join(details)})"
+
+    return "; ".join(described(compute) for compute in used)
 
 
 def seeds_table(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:

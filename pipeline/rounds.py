@@ -69,8 +69,7 @@ def run_dvc(arguments: list[str]) -> None:
     """`dvc <arguments>` in this environment, its output passed through. It runs in a process group of its own, which
     is handed any Ctrl-C or SIGTERM this command gets and waited for, so that the stage it runs ends as its own
     Ctrl-C handling ends it (outputs whole, MLflow run KILLED) before this command goes on."""
-    process = subprocess.Popen([sys.executable, "-m", "dvc", *arguments], start_new_session=True,
-                               env=os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true"})
+    process = subprocess.Popen([sys.executable, "-m", "dvc", *arguments], start_new_session=True)
     try:
         returncode = process.wait()
     except KeyboardInterrupt:

@@ -23,7 +23,15 @@ from pipeline.files import atomic_path, read_output, write_json
 from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
 from pipeline.params import ModelKind, load_params, model_dir, stage_of
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.training import Batches, EpochResult, fit, resolve_device, seed_everything, timed_predictions
+from pipeline.training import (
+    Batches,
+    EpochResult,
+    compute_used,
+    fit,
+    resolve_device,
+    seed_everything,
+    timed_predictions,
+)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -48,6 +56,7 @@ def main(
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     out = out or model_dir(Path("models"), kind, seed)
     device = resolve_device(settings.train.device)
+    compute = compute_used(device)
 
     seed_everything(seed)
     config = ModelConfig(kind=kind, vocab_size=len(vocab), **asdict(settings.model))
@@ -57,7 +66,8 @@ def main(
                f"{device}")
 
     description = tracking.run_description(settings, kind, len(train), len(val), seed)
-    tags = tracking.run_tags(stage_of(kind, seed), model=kind, seed=seed)
+    tags = tracking.run_tags(stage_of(kind, seed), model=kind, seed=seed) | {
+        f"compute.{key}": str(value) for key, value in compute.items()}
     with tracking.recorded_run(tracking.run_name(kind, seed), tags, description) as run:
         tracking.log_params(settings.for_model(kind, seed) | {"parameters": parameter_count})
         for split, context, encoded in (("train", "training", train), ("val", "validation", val)):
@@ -86,6 +96,7 @@ def main(
             "val_samples": len(val),
             "val_loss": best.val_loss,
             "val_accuracy": best.val_accuracy,
+            "compute": compute,
         }
         tracking.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
         scored, throughput = timed_predictions(network, Batches(test, device))

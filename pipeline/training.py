@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import platform
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -68,6 +69,24 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def compute_used(device: torch.device) -> dict[str, str | int]:
+    """What the arithmetic ran on. Same params and seed give the same numbers only on the same kernels and thread
+    count: torch picks its CPU kernels (AVX512, AVX2, ...) from the processor, and splits sums across threads."""
+    if device.type == "cuda":
+        return {"device": "cuda", "processor": torch.cuda.get_device_name(device)}
+    return {"device": "cpu", "processor": processor_name(), "kernels": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+
+
+def processor_name() -> str:
+    """The CPU's model name, as lscpu shows it."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 class Batches:

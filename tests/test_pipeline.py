@@ -12,10 +12,12 @@ import urllib.request
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from mlflow import MlflowClient
 
 from pipeline.classifier import ReviewClassifier
+from pipeline.training import processor_name
 from tests.conftest import (
     ROOT,
     SHARED_IMDB,
@@ -102,6 +104,9 @@ def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(r
             assert scores["accuracy"] == pytest.approx(right[f"{kind}_seed{seed}"].mean())
             assert 0 <= scores["hop_overlap"] <= 1
             assert timings[kind]["seeds"][seed]["train_seconds"] > 0 and timings[kind]["seeds"][seed]["throughput"] > 0
+            assert timings[kind]["seeds"][seed]["compute"] == {
+                "device": "cpu", "processor": processor_name(), "kernels": torch.backends.cpu.get_cpu_capability(),
+                "threads": torch.get_num_threads()}
             accuracies.append(scores["accuracy"])
         assert values["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
         overlaps = [scores["hop_overlap"] for scores in values["seeds"].values()]
@@ -206,6 +211,7 @@ def test_mlflow_has_a_run_per_model_and_seed_nested_under_one_comparison_run(rep
         assert r["metrics"]["test_accuracy"] == pytest.approx(metrics[kind]["seeds"][seed]["accuracy"])
         assert r["metrics"]["test_hop_overlap"] == pytest.approx(metrics[kind]["seeds"][seed]["hop_overlap"])
         assert r["params"]["model.hop_penalty"] == "0.01"
+        assert r["tags"]["compute.kernels"] == torch.backends.cpu.get_cpu_capability()
     baseline = next(r for r in runs if r["tags"].get("model") == "baseline")
     assert baseline["tags"]["dvc.stage"] == "baseline" and baseline["metrics"]["test_accuracy"] > 0
     assert baseline["params"]["tfidf.ngram_range"] == "1-2"
@@ -278,8 +284,12 @@ def test_mlflow_shows_model_training_runs_with_their_datasets_and_a_description(
 def test_same_params_and_seeds_give_identical_metrics_twice(repo):
     before = {path: (repo / path).read_bytes() for path in
               ["reports/metrics.json", "reports/test_predictions.csv", "reports/attention.json"]}
+    computed_before = read_json(repo, "reports/timings.json")
     retrained = ["train_self@42", "train_mha@43", "evaluate"]  # a seed of each architecture, then every score
     assert stages_run(run(["dvc", "repro", "--force", "--single-item", *retrained], repo).stdout) == retrained
+    computed = read_json(repo, "reports/timings.json")
+    for kind, seed in (("self", "42"), ("mha", "43")):  # other kernels or threads round sums differently
+        assert computed[kind]["seeds"][seed]["compute"] == computed_before[kind]["seeds"][seed]["compute"]
     for path, content in before.items():
         assert (repo / path).read_bytes() == content, path
 

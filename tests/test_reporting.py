@@ -12,6 +12,7 @@ from pipeline.reporting import render_report, verdict, verdict_line
 from tests.conftest import typed_small_params
 
 TEST_REVIEWS = 1000
+XEON = {"device": "cpu", "processor": "Intel(R) Xeon(R) Processor", "kernels": "AVX512", "threads": 2}
 
 
 def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
@@ -27,7 +28,8 @@ def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
 def architecture(correct: list[int], params: int, seconds: float, hop_overlap: float = 0.9) -> dict:
     """metrics.json's entry for one architecture whose seeds 42, 43, ... got `correct` test reviews right, their hops
     overlapping by `hop_overlap` (lowest and highest 0.05 either side)."""
-    seeds = {str(42 + number): scores(right, params, seconds) for number, right in enumerate(correct)}
+    seeds = {str(42 + number): scores(right, params, seconds) | {"compute": XEON}
+             for number, right in enumerate(correct)}
     accuracies = np.array(correct) / TEST_REVIEWS
     summary = {"mean": accuracies.mean(), "std": accuracies.std(ddof=1) if len(correct) > 1 else 0.0,
                "min": accuracies.min(), "max": accuracies.max()}
@@ -148,6 +150,8 @@ def test_the_report_renders_every_section_without_attention_examples():
     figures = {"seeds": "figures/s.png", "curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png",
                "attention": []}
     scored = metrics([880, 885], [850, 852], resolved("self", 0.0315, 0.01, 0.05))
+    scored["mha"]["seeds"]["43"]["compute"] = {"device": "cpu", "processor": "AMD EPYC", "kernels": "AVX2",
+                                               "threads": 1}
     arguments = (typed_small_params(**{"train.seeds": [42, 43]}), scored, by_length, [], seed_runs, {"run_id": "baseline-run"}, recorded,
                  "abc123")
     report = render_report(*arguments, "exp-1", figures, "sqlite:///mlflow.db")
@@ -175,6 +179,8 @@ def test_the_report_renders_every_section_without_attention_examples():
     assert "mlflow ui" not in on_a_server
     assert "| RNN | 6 | 6 | +0 |" in report
     assert "| 88.25% (0.35) | 88.00% - 88.50% |" in report
+    assert ("Times measured on Intel(R) Xeon(R) Processor (cpu, AVX512 kernels, 2 threads); AMD EPYC (cpu, AVX2 "
+            "kernels, 1 thread).") in report
 
 
 def test_attention_picture_draws_dollar_signs_as_text_not_math(tmp_path):
@@ -207,6 +213,8 @@ def test_review_picture_shows_both_models_pooling_one_after_the_other_then_the_h
 
 def test_the_report_follows_the_hop_penalty_the_shared_encoder_and_a_single_hop():
     scored = metrics([880, 885], [850, 852], resolved("self", 0.0315, 0.01, 0.05))
+    scored["mha"]["seeds"]["43"]["compute"] = {"device": "cpu", "processor": "AMD EPYC", "kernels": "AVX2",
+                                               "threads": 1}
     arguments = (pd.DataFrame(columns=["band", "reviews"]), [], {k: {} for k in ("self", "mha")}, {"run_id": "b"},
                  {"experiment_id": "7", "comparison_run_id": "c",
                   "registered": {k: {"name": k, "version": "1", "seed": 42} for k in ("self", "mha")}}, "abc123", None,

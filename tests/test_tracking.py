@@ -1,3 +1,4 @@
+import os
 import socket
 import subprocess
 import sys
@@ -82,3 +83,15 @@ def test_the_served_model_imports_only_the_packages_it_is_logged_with():
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout.split()
     assert not {"sklearn", "scipy.stats", "pipeline.metrics"} & set(imported)
+
+
+@pytest.mark.parametrize("asked, expected", [(None, "true"), ("false", "false")])
+def test_every_step_turns_mlflow_telemetry_off_however_it_was_started_unless_asked(asked, expected):
+    """The README's `dvc repro` from an activated venv, DVC's queue and decide start the steps without the Makefile's
+    environment: the package itself switches MLflow's usage reporting off, yet leaves a user's explicit choice."""
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_DISABLE_TELEMETRY"}
+    if asked is not None:
+        env["MLFLOW_DISABLE_TELEMETRY"] = asked
+    probe = "import os, pipeline.train; print(os.environ['MLFLOW_DISABLE_TELEMETRY'])"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == expected, result.stderr
