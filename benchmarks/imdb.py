@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +12,7 @@ from pipeline.datasets import limit_per_split, read_imdb_archive, training_split
 from pipeline.errors import PipelineError
 from pipeline.params import Params
 from pipeline.text import EncodedSplit, Vocabulary, encode_splits
-from pipeline.training import resolve_device
+from pipeline.training import processor_name, resolve_device
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
 
@@ -33,7 +32,7 @@ def encoded_splits(reviews: pd.DataFrame, params: Params) -> tuple[dict[str, Enc
 
 def machine() -> str:
     """The line every benchmark prints first, so its numbers say where they were measured."""
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    return f"{processor_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def device_option(name: str) -> torch.device:
