@@ -27,6 +27,19 @@ from pipeline.files import atomic_path
 from pipeline.text import PAD_ID
 
 
+def set_up_vector_math() -> None:
+    """Let MKL's vector math library, which torch's CPU tanh, exp, log, sqrt, ... call, set itself up on one thread.
+
+    Its first call in a process, when torch splits the work across threads, races with its own setup: in about one
+    process in ten on a 2-core Xeon, one thread's share of the first tanh came out wrong in the fifth digit, and the
+    same seed trained another model (docs/performance.md, "Same seed, same numbers"). One call on one thread first
+    leaves nothing to race."""
+    torch.exp(torch.zeros(8))
+
+
+set_up_vector_math()  # every path that builds or loads a model imports this module first
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a model; stored beside its weights."""
