@@ -30,10 +30,10 @@ from pipeline.text import PAD_ID
 def set_up_vector_math() -> None:
     """Let MKL's vector math library, which torch's CPU tanh, exp, log, sqrt, ... call, set itself up on one thread.
 
-    Its first call in a process, when torch splits the work across threads, races with its own setup: in about one
-    process in ten on a 2-core Xeon, one thread's share of the first tanh came out wrong in the fifth digit, and the
-    same seed trained another model (docs/performance.md, "Same seed, same numbers"). One call on one thread first
-    leaves nothing to race."""
+    Its first call in a process, when torch splits the work across threads, races with its own setup: in 5 of 70
+    processes on a 2-core Xeon, one thread's share of the first tanh came out wrong in the fifth digit, and the same
+    seed trained another model (docs/performance.md, "Same seed, same numbers"). One call on one thread first leaves
+    nothing to race."""
     torch.exp(torch.zeros(8))
 
 

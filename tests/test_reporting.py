@@ -13,6 +13,7 @@ from tests.conftest import typed_small_params
 
 TEST_REVIEWS = 1000
 XEON = {"device": "cpu", "processor": "Intel(R) Xeon(R) Processor", "kernels": "AVX512", "threads": 2}
+EPYC = {"device": "cpu", "processor": "AMD EPYC", "kernels": "AVX2", "threads": 1}
 
 
 def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
@@ -150,8 +151,7 @@ def test_the_report_renders_every_section_without_attention_examples():
     figures = {"seeds": "figures/s.png", "curves": "figures/c.png", "roc": "figures/r.png", "lengths": "figures/l.png",
                "attention": []}
     scored = metrics([880, 885], [850, 852], resolved("self", 0.0315, 0.01, 0.05))
-    scored["mha"]["seeds"]["43"]["compute"] = {"device": "cpu", "processor": "AMD EPYC", "kernels": "AVX2",
-                                               "threads": 1}
+    scored["mha"]["seeds"]["43"]["compute"] = EPYC
     arguments = (typed_small_params(**{"train.seeds": [42, 43]}), scored, by_length, [], seed_runs, {"run_id": "baseline-run"}, recorded,
                  "abc123")
     report = render_report(*arguments, "exp-1", figures, "sqlite:///mlflow.db")
@@ -213,8 +213,7 @@ def test_review_picture_shows_both_models_pooling_one_after_the_other_then_the_h
 
 def test_the_report_follows_the_hop_penalty_the_shared_encoder_and_a_single_hop():
     scored = metrics([880, 885], [850, 852], resolved("self", 0.0315, 0.01, 0.05))
-    scored["mha"]["seeds"]["43"]["compute"] = {"device": "cpu", "processor": "AMD EPYC", "kernels": "AVX2",
-                                               "threads": 1}
+    scored["mha"]["seeds"]["43"]["compute"] = EPYC
     arguments = (pd.DataFrame(columns=["band", "reviews"]), [], {k: {} for k in ("self", "mha")}, {"run_id": "b"},
                  {"experiment_id": "7", "comparison_run_id": "c",
                   "registered": {k: {"name": k, "version": "1", "seed": 42} for k in ("self", "mha")}}, "abc123", None,
