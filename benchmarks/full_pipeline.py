@@ -6,6 +6,7 @@ total, the peak memory of the largest process, the test metrics, and how long a 
 nothing changed takes. Asserts nothing.
 
     .venv/bin/python -m benchmarks.full_pipeline
+    .venv/bin/python -m benchmarks.full_pipeline --jobs 2     # python -m pipeline.repro: trainings side by side
     .venv/bin/python -m benchmarks.full_pipeline --device cuda --workdir /tmp/imdb-run
 """
 
@@ -33,6 +34,8 @@ from pipeline.params import DEVICES
 
 PROJECT = Path(__file__).resolve().parents[1]
 STAGE_STARTED = re.compile(rb"Running stage '([\w@-]+)'")
+SIDE_BY_SIDE_STARTED = re.compile(rb"([\w@-]+): started \(")  # pipeline.repro's lines
+SIDE_BY_SIDE_DONE = re.compile(rb"([\w@-]+): done in (\d+) s")
 
 
 def make_project(workdir: Path, url: str, md5: str, device: str) -> None:
@@ -49,12 +52,14 @@ def make_project(workdir: Path, url: str, md5: str, device: str) -> None:
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=workdir, check=True)
 
 
-def timed_repro(workdir: Path) -> tuple[dict[str, float], float]:
-    """Seconds per stage and in all for one `dvc repro`, its output passed through."""
+def timed_repro(workdir: Path, jobs: int | None) -> tuple[dict[str, float], float]:
+    """Seconds per stage and in all for one `dvc repro` (`python -m pipeline.repro --jobs N` with `jobs`), its output
+    passed through. Stages that ran side by side count from their start to their end, each."""
     started = time.perf_counter()
     stages: dict[str, float] = {}
     current, current_started = None, started
-    with subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=workdir, stdout=subprocess.PIPE,
+    command = ["dvc", "repro"] if jobs is None else ["pipeline.repro", "--jobs", str(jobs)]
+    with subprocess.Popen([sys.executable, "-m", *command], cwd=workdir, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT) as process:
         # passed through as it comes, carriage returns kept, so that progress bars redraw in place
         unfinished_line = b""
@@ -63,11 +68,15 @@ def timed_repro(workdir: Path) -> tuple[dict[str, float], float]:
             sys.stdout.flush()
             *lines, unfinished_line = (unfinished_line + chunk).split(b"\n")
             for line in lines:
-                if match := STAGE_STARTED.search(line):
+                if match := STAGE_STARTED.search(line) or SIDE_BY_SIDE_STARTED.match(line):
                     now = time.perf_counter()
                     if current:
                         stages[current] = now - current_started
                     current, current_started = match.group(1).decode(), now
+                    if match.re is SIDE_BY_SIDE_STARTED:
+                        current = None  # its time comes with its end
+                elif match := SIDE_BY_SIDE_DONE.match(line):
+                    stages[match.group(1).decode()] = float(match.group(2))
     finished = time.perf_counter()
     if process.returncode:
         raise SystemExit(f"dvc repro failed with exit code {process.returncode}")
@@ -80,6 +89,8 @@ def main(
     device: str = typer.Option("auto", help=f"train.device: {', '.join(DEVICES)}."),
     archive: Path = typer.Option(ARCHIVE, help="The IMDB archive, served as the download mirror."),
     workdir: Path = typer.Option(None, help="Run here and keep the outputs [default: a temporary folder]."),
+    jobs: int = typer.Option(None, min=1, help="Run `python -m pipeline.repro --jobs N` (trainings side by side) "
+                                               "[default: plain `dvc repro`]."),
 ) -> None:
     resolved = device_option(device)  # train.device=cuda without a GPU fails here, not ten minutes in
     if not archive.is_file():
@@ -95,9 +106,9 @@ def main(
     server = serve(archive.parent)
     try:
         make_project(workdir, f"http://127.0.0.1:{server.server_port}/{archive.name}", md5, device)
-        stages, total = timed_repro(workdir)
+        stages, total = timed_repro(workdir, jobs)
         peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-        _, unchanged = timed_repro(workdir)
+        _, unchanged = timed_repro(workdir, jobs)
         metrics = json.loads((workdir / "reports" / "metrics.json").read_text())
         timings = json.loads((workdir / "reports" / "timings.json").read_text())
     finally:
@@ -106,11 +117,12 @@ def main(
             shutil.rmtree(workdir, ignore_errors=True)
 
     gpu = torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else "no GPU used"
-    print(f"\n{machine()}, {os.cpu_count()} CPUs, {gpu}, train.device={device}")
+    print(f"\n{machine()}, {os.cpu_count()} CPUs, {gpu}, train.device={device}, "
+          f"{'dvc repro' if jobs is None else f'python -m pipeline.repro --jobs {jobs}'}")
     print("\n| stage | seconds |\n|---|---:|")
     for stage, seconds in stages.items():
         print(f"| {stage} | {seconds:.1f} |")
-    print(f"| **whole `dvc repro`** | **{total:.1f}** |")
+    print(f"| **whole run** | **{total:.1f}** |")
     print(f"\npeak memory of the largest process: {peak_gb:.2f} GB; "
           f"`dvc repro` with nothing changed: {unchanged:.1f} s")
     print("\n| model | seed | test accuracy | training seconds | epochs (best) |\n|---|---|---:|---:|---:|")

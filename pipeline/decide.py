@@ -3,12 +3,13 @@
     python -m pipeline.decide                    # rounds of 2 new seeds per architecture, up to compare.max_seeds
     python -m pipeline.decide --round 4 --max-seeds 12
 
-Each round appends the next unused seeds to `train.seeds` in params.yaml and runs `dvc repro evaluate`, so that only
-the new seeds train and are scored, then reads the verdict again; it stops once the verdict is decided, when the test
-set's own noise keeps the question open whatever the seeds, or at the maximum. The verdict's repeated confidence
-interval keeps its error rates over these looks (pipeline/sequential.py). At the end params.yaml holds the seeds used
-and `dvc repro` has written the report: the decision is reproduced by `dvc repro`, and git shows what was run. After
-a Ctrl-C params.yaml names only seeds whose models exist, and running the command again goes on from there.
+Each round appends the next unused seeds to `train.seeds` in params.yaml and runs `dvc repro evaluate`, the new
+seeds trained side by side (one per core, pipeline/parallel.py), so that only they train and are scored, then reads
+the verdict again; it stops once the verdict is decided, when the test set's own noise keeps the question open
+whatever the seeds, or at the maximum. The verdict's repeated confidence interval keeps its error rates over these
+looks (pipeline/sequential.py). At the end params.yaml holds the seeds used and `dvc repro` has written the report:
+the decision is reproduced by `dvc repro`, and git shows what was run. After a Ctrl-C params.yaml names only seeds
+whose models exist, and running the command again goes on from there.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pipeline.errors import PipelineError, reports_errors
 from pipeline.files import read_json, read_output
 from pipeline.params import MODEL_KINDS, load_params, model_names
 from pipeline.reporting import probabilities_text, verdict_line
-from pipeline.rounds import next_seeds, run_dvc, seeds_in_trial
+from pipeline.parallel import reproduce, run_dvc, usable_cores
+from pipeline.rounds import next_seeds, seeds_in_trial
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -36,8 +38,9 @@ def main(
     max_seeds: int = typer.Option(None, min=2, help="Stop at this many seeds per architecture [default: "
                                                     "compare.max_seeds, which it may not exceed]."),
     params: Path = typer.Option(Path("params.yaml"), help="Parameters file; its train.seeds grows."),
-    models: Path = typer.Option(Path("models"), help="Folder holding self/ and mha/ from the train stages."),
     reports: Path = typer.Option(Path("reports"), help="Folder of evaluate's metrics.json."),
+    jobs: int = typer.Option(None, min=1, help="Trainings at once, each on cores/jobs threads [default: one per "
+                                               "core]."),
 ) -> None:
     """Train and score more seeds until the comparison of the architectures is decided."""
     settings = load_params(params)
@@ -47,7 +50,8 @@ def main(
                             f"plan the verdict's error is spread over: raise compare.max_seeds in {params} instead")
     names = model_names(settings)
     try:
-        comparison = decide_in_rounds(list(settings.train.seeds), round_size, limit, names, params, models, reports)
+        comparison = decide_in_rounds(list(settings.train.seeds), round_size, limit, names, params, reports,
+                                      jobs or usable_cores(), settings.mlflow.experiment)
     except KeyboardInterrupt:
         kept = load_params(params).train.seeds
         typer.echo(f"interrupted: train.seeds in {params} is {kept}, the seeds whose models were trained; run the "
@@ -57,9 +61,9 @@ def main(
 
 
 def decide_in_rounds(seeds: list[int], round_size: int, limit: int, names: dict[str, str], params: Path,
-                     models: Path, reports: Path) -> dict:
+                     reports: Path, jobs: int, experiment: str) -> dict:
     """Look, and add a round of seeds while the verdict says more seeds could decide it; the last verdict."""
-    run_dvc(["repro", "evaluate"])
+    reproduce("evaluate", jobs, experiment)
     while True:
         comparison = read_output(reports / "metrics.json", "evaluate", read_json)["comparison"]
         timings = read_output(reports / "timings.json", "evaluate", read_json)
@@ -70,8 +74,8 @@ def decide_in_rounds(seeds: list[int], round_size: int, limit: int, names: dict[
         added = next_seeds(seeds, following - len(seeds))
         typer.echo(f"round: training seeds {', '.join(map(str, added))} of both architectures")
         started = time.perf_counter()
-        with seeds_in_trial(params, seeds, added, models, Path("dvc.lock")):
-            run_dvc(["repro", "evaluate"])
+        with seeds_in_trial(params, seeds, added):
+            reproduce("evaluate", jobs, experiment)
         seeds += added
         typer.echo(f"round: {time.perf_counter() - started:.0f} s")
     run_dvc(["repro"])

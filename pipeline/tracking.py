@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset import Dataset
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.http_dataset_source import HTTPDatasetSource
@@ -29,6 +30,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PyFuncModel
+from sqlalchemy.exc import IntegrityError
 
 from pipeline import interrupts
 from pipeline.errors import PipelineError
@@ -223,7 +225,7 @@ def log_token_split(data: DataParams, split: str, context: str, ids: np.ndarray,
     dataset = mlflow.data.from_numpy({"ids": ids, "lengths": lengths}, source=dataset_source(data), targets=labels,
                                      name=dataset_name(data, split, "tokens"), digest=digest(ids, lengths, labels))
     with interrupts.held():
-        mlflow.log_input(dataset, context=context)
+        log_input(dataset, context)
 
 
 def log_text_split(data: DataParams, split: str, context: str, reviews: pd.DataFrame) -> None:
@@ -235,6 +237,17 @@ def log_text_split(data: DataParams, split: str, context: str, reviews: pd.DataF
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
         dataset = mlflow.data.from_pandas(table, source=dataset_source(data), targets="label",
                                           name=dataset_name(data, split, "text"), digest=fingerprint)
+        log_input(dataset, context)
+
+
+def log_input(dataset: Dataset, context: str) -> None:
+    """`mlflow.log_input`, once more if a run started at the same moment (trainings side by side, queued experiments)
+    added the same dataset between MLflow's check for it and its insert: the second try finds it there."""
+    try:
+        mlflow.log_input(dataset, context=context)
+    except MlflowException as error:
+        if not isinstance(error.__cause__, IntegrityError):
+            raise
         mlflow.log_input(dataset, context=context)
 
 

@@ -15,12 +15,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+import torch
 import typer
 
 from pipeline import tracking
 from pipeline.errors import reports_errors
 from pipeline.files import atomic_path, read_output, write_json
 from pipeline.models import ModelConfig, build_model, count_parameters, parameters_by_part, save_checkpoint
+from pipeline.parallel import threads_in_queue
 from pipeline.params import ModelKind, load_params, model_dir, stage_of
 from pipeline.text import EncodedSplit, Vocabulary
 from pipeline.training import (
@@ -56,6 +58,8 @@ def main(
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
     out = out or model_dir(Path("models"), kind, seed)
     device = resolve_device(settings.train.device)
+    if (threads := threads_in_queue()) is not None:
+        torch.set_num_threads(threads)
     compute = compute_used(device)
 
     seed_everything(seed)

@@ -11,7 +11,7 @@ from typer.testing import Result
 
 from tests.conftest import ROOT, invoke, run, small_params, write_params
 
-STEPS = ["download", "tokenize", "train", "baseline", "evaluate", "report", "predict", "decide"]
+STEPS = ["download", "tokenize", "train", "baseline", "evaluate", "report", "predict", "decide", "repro"]
 
 
 def assert_one_line_error(result: Result, message: str) -> None:

@@ -16,7 +16,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT, invoke, make_dvc_repo, run, small_params, tools_env
-from tests.test_pipeline import stages_run
+from tests.test_pipeline import started_side_by_side, stages_run
 
 def trained_in_process(repo, seeds: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     """Every stage run in this process (no torch or MLflow start-up per stage), then recorded in dvc.lock by `dvc
@@ -71,7 +71,8 @@ def test_a_clear_difference_is_decided_in_one_round_and_dvc_repro_reproduces_it(
     assert lines[1] == "round: training seeds 45 of both architectures"
     assert lines[3].startswith("4 seeds: ") and "better_beyond_margin" in lines[3]
     assert lines[-1].startswith("decided: Self-attention is better by more than the 0.50-point margin over 4 seeds")
-    assert stages_run(result.stdout) == ["train_self@45", "train_mha@45", "evaluate", "report"]
+    assert started_side_by_side(result.stdout) == [("train_self@45", "1"), ("train_mha@45", "1")]
+    assert stages_run(result.stdout) == ["evaluate", "report"]
     assert seeds_of(repo) == [42, 43, 44, 45]
     assert re.search(r"(?m)^  seeds: \[42, 43, 44, 45\] +# each model trains once per seed", (repo / "params.yaml")
                      .read_text()), "params.yaml's layout and comments are kept"
@@ -103,12 +104,14 @@ def test_ctrl_c_in_a_round_keeps_only_trained_seeds_and_a_rerun_goes_on_to_the_m
     assert stderr.strip().splitlines()[-1] == (f"interrupted: train.seeds in params.yaml is {kept}, the seeds whose "
                                                f"models were trained; run the command again to go on")
     assert kept in ([42, 43], [42, 43, 44]) and all(has_models(repo, seed) for seed in kept)
-    assert (44 in kept) == has_models(repo, 44)
+    # seed 44 is kept only if DVC recorded both its stages: a model written but not yet recorded when the Ctrl-C came
+    # (its `dvc repro` waiting for DVC's lock) does not count, and the rerun below trains it again
+    assert 44 not in kept or has_models(repo, 44)
     with sqlite3.connect(repo / "mlflow.db") as db:
         assert "RUNNING" not in {status for status, in db.execute("SELECT status FROM runs")}
 
     again = run(command, repo)
-    assert "Running stage 'train_self@44'" not in again.stdout  # trained before the interrupt, kept by DVC
+    assert "train_self@44: started" not in again.stdout  # trained before the interrupt, kept by DVC
     assert again.stdout.strip().splitlines()[-1] == "stopped at 3 seeds per architecture (the maximum, 3): not resolved"
     assert seeds_of(repo) == [42, 43, 44] and all(has_models(repo, seed) for seed in (42, 43, 44))
     assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout

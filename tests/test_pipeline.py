@@ -17,6 +17,7 @@ import yaml
 from mlflow import MlflowClient
 
 from pipeline.classifier import ReviewClassifier
+from pipeline.parallel import threads_per_job, usable_cores
 from pipeline.training import processor_name
 from tests.conftest import (
     ROOT,
@@ -60,12 +61,21 @@ def read_json(repo, path: str) -> dict:
     return json.loads((repo / path).read_text())
 
 
+def started_side_by_side(output: str) -> list[tuple[str, str]]:
+    """(stage, threads) of each stage `python -m pipeline.repro` (or decide) ran side by side, as they started."""
+    return re.findall(r"^([\w@]+): started \((\d+) threads?", output, re.MULTILINE)
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    """A repository where `dvc repro` has run the whole pipeline, two seeds per model, on a small synthetic corpus."""
+    """A repository where `python -m pipeline.repro` has run the whole pipeline, two seeds per model, on a small
+    synthetic corpus: DVC ran every stage, the trainings and the baseline one per core, on one thread each."""
     path = make_dvc_repo(tmp_path_factory.mktemp("project"), small_params(**{"train.seeds": SEEDS}))
-    result = run(["dvc", "repro"], path)
-    assert stages_run(result.stdout) == STAGES
+    result = run([sys.executable, "-m", "pipeline.repro"], path)
+    assert stages_run(result.stdout) == ["download", "tokenize", "evaluate", "report"]
+    assert sorted(started_side_by_side(result.stdout)) == sorted((stage, "1") for stage in [*TRAINING, "baseline"])
+    logs = {stage: (path / ".dvc/tmp/side-by-side" / f"{stage}.log").read_text() for stage in [*TRAINING, "baseline"]}
+    assert all(f"Running stage '{stage}'" in log for stage, log in logs.items())
     run(["git", "add", "-A"], path)
     run(["git", "commit", "-qm", "first results"], path)
     return path
@@ -106,7 +116,7 @@ def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(r
             assert timings[kind]["seeds"][seed]["train_seconds"] > 0 and timings[kind]["seeds"][seed]["throughput"] > 0
             assert timings[kind]["seeds"][seed]["compute"] == {
                 "device": "cpu", "processor": processor_name(), "kernels": torch.backends.cpu.get_cpu_capability(),
-                "threads": torch.get_num_threads()}
+                "threads": 1}  # side by side, one thread each
             accuracies.append(scores["accuracy"])
         assert values["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
         overlaps = [scores["hop_overlap"] for scores in values["seeds"].values()]
@@ -286,7 +296,9 @@ def test_same_params_and_seeds_give_identical_metrics_twice(repo):
               ["reports/metrics.json", "reports/test_predictions.csv", "reports/attention.json"]}
     computed_before = read_json(repo, "reports/timings.json")
     retrained = ["train_self@42", "train_mha@43", "evaluate"]  # a seed of each architecture, then every score
-    assert stages_run(run(["dvc", "repro", "--force", "--single-item", *retrained], repo).stdout) == retrained
+    # one after the other this time, on one thread each as they trained side by side
+    sequential = run(["dvc", "repro", "--force", "--single-item", *retrained], repo, OMP_NUM_THREADS="1")
+    assert stages_run(sequential.stdout) == retrained
     computed = read_json(repo, "reports/timings.json")
     for kind, seed in (("self", "42"), ("mha", "43")):  # other kernels or threads round sums differently
         assert computed[kind]["seeds"][seed]["compute"] == computed_before[kind]["seeds"][seed]["compute"]
@@ -472,6 +484,8 @@ def test_queued_experiments_run_in_parallel_in_temporary_copies_and_record_to_th
     assert trained["mha"]["params"]["model.heads"] == "1" and trained["self"]["params"]["model.rnn"] == "gru"
     assert all(r["status"] == "FINISHED" and r["metrics"].get("test_accuracy") is not None for r in trained.values())
     assert all(r["tags"].get("dvc.exp_name") for r in trained.values())
+    # two workers ran at once: each training took its share of the cores, not all of them
+    assert [r["tags"]["compute.threads"] for r in trained.values()] == [str(threads_per_job(2, usable_cores()))] * 2
     assert sorted(r["name"].split("-")[0] for r in new if r["tags"].get("dvc.stage") == "evaluate") == [
         "comparison", "comparison"]
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))

@@ -5,7 +5,10 @@ import sys
 import time
 
 import mlflow
+import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import IntegrityError
 
 from pipeline import tracking
 from pipeline.errors import PipelineError
@@ -95,3 +98,36 @@ def test_every_step_turns_mlflow_telemetry_off_however_it_was_started_unless_ask
     probe = "import os, pipeline.train; print(os.environ['MLFLOW_DISABLE_TELEMETRY'])"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.stdout.strip() == expected, result.stderr
+
+
+def test_a_dataset_added_by_a_run_started_at_the_same_moment_is_logged_on_the_second_try(tmp_path, monkeypatch):
+    """Two runs starting together both find a dataset missing and both insert it; the later insert fails on the
+    store's primary key, as here the first try does, and the second try finds the row the other run added."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.use_experiment("comparison")
+    dataset = mlflow.data.from_numpy(np.arange(6).reshape(3, 2), name="synthetic-train-tokens", digest="0123abcd")
+    real_log_input, tries = mlflow.log_input, []
+
+    def raced(*args, **kwargs):
+        tries.append(args)
+        if len(tries) == 1:
+            with mlflow.start_run(nested=True):  # the other run, which adds the dataset first
+                real_log_input(*args, **kwargs)
+            cause = IntegrityError("INSERT INTO datasets", {}, Exception("UNIQUE constraint failed: datasets.name"))
+            raise MlflowException(message=cause) from cause
+        real_log_input(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_input", raced)
+    with mlflow.start_run() as run:
+        tracking.log_input(dataset, "training")
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert len(tries) == 2 and [i.dataset.digest for i in inputs] == ["0123abcd"]
+
+    def down(*args, **kwargs):
+        tries.append(args)
+        raise MlflowException("store down")
+
+    monkeypatch.setattr(mlflow, "log_input", down)
+    with mlflow.start_run(), pytest.raises(MlflowException, match="store down"):
+        tracking.log_input(dataset, "training")
+    assert len(tries) == 3  # any other failure is not tried again
