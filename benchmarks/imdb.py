@@ -12,7 +12,7 @@ from pipeline.datasets import limit_per_split, read_imdb_archive, training_split
 from pipeline.errors import PipelineError
 from pipeline.params import Params
 from pipeline.text import EncodedSplit, Vocabulary, encode_splits
-from pipeline.training import processor_name, resolve_device
+from pipeline.compute import processor_name, resolve_device
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
 

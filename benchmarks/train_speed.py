@@ -5,7 +5,8 @@ every review padded to max_len, batches of 64 from a shuffled DataLoader, no buc
 Adam. The pipeline's train_self and train_mha run as the pipeline runs them (params.yaml, with the
 sizes below forced so the comparison is like for like). All three see the same IMDB reviews, tokenised
 by the pipeline's tokenizer, and all three are tested on reviews cut to max_len (the pipeline's evaluation
-would read up to tokenize.eval_max_len). Each trainer trains once per `--seed`: after two epochs on a subset,
+would read up to tokenize.eval_max_len). With `--precision bf16` the pipeline's models also train (and score) under
+bf16 autocast (pipeline/compute.py). Each trainer trains once per `--seed`: after two epochs on a subset,
 test accuracy swings by several points from seed to seed (README, Benchmarks), so one seed cannot tell two
 trainers apart. Prints samples/s and test accuracy per run and their means with the speed-up; asserts nothing.
 With `--device cuda` all three train on the GPU, and train_self trains a second time with the CPU's RNN path
@@ -98,14 +99,15 @@ def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) ->
     return Run(len(train) * epochs / seconds, accuracy_score(splits["test"].labels, (logits > 0).numpy()))
 
 
-def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device, cpu_rnn_path=False) -> Run:
+def pipeline_run(kind, splits, vocab_size, params, epochs, seed, device, cpu_rnn_path=False, precision="fp32") -> Run:
     train_params = dataclasses.replace(params.train, epochs=epochs, patience=epochs)
     seed_everything(seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=vocab_size, **dataclasses.asdict(params.model))).to(device)
     if cpu_rnn_path:
         model.rnn.forward = model.rnn.direction_by_direction
-    result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params, seed)
-    probabilities = predict(model, Batches(splits["test"], device)).probabilities
+    result = fit(model, Batches(splits["train"], device), Batches(splits["val"], device), train_params, seed,
+                 precision=precision)
+    probabilities = predict(model, Batches(splits["test"], device), precision).probabilities
     accuracy = accuracy_score(splits["test"].labels, predicted_labels(probabilities))
     return Run(len(splits["train"]) * epochs / result.seconds, accuracy)
 
@@ -130,6 +132,8 @@ def main(
     archive: Path = typer.Option(ARCHIVE, help="The IMDB archive."),
     device_name: str = typer.Option("cpu", "--device", help=f"Where all three train: {', '.join(DEVICES)}."),
     profile_first: bool = typer.Option(False, "--profile", help="Profile one epoch of each pipeline model first."),
+    precisions: list[str] = typer.Option(["fp32"], "--precision", help="Train the pipeline's models in each of these "
+                                         "(fp32, bf16; repeatable); the reference loop stays in float32."),
 ) -> None:
     params = load_params(params_file)
     device = device_option(device_name)
@@ -151,9 +155,10 @@ def main(
     trainers = {  # label -> train and test at a seed; the reference first, as the yardstick
         "reference loop (self-attention, padded, batch 64)":
             lambda seed: reference_run(splits, len(vocab), params.model, params.train.lr, epochs, seed, device),
-        **{f"pipeline train_{kind} (batch {batch})":
-           lambda seed, kind=kind: pipeline_run(kind, splits, len(vocab), params, epochs, seed, device)
-           for kind in ("self", "mha")},
+        **{f"pipeline train_{kind} (batch {batch}, {precision})":
+           lambda seed, kind=kind, precision=precision: pipeline_run(kind, splits, len(vocab), params, epochs, seed,
+                                                                     device, precision=precision)
+           for precision in precisions for kind in ("self", "mha")},
     }
     if device.type == "cuda":
         trainers[f"pipeline train_self, the CPU's RNN path (batch {batch})"] = lambda seed: pipeline_run(

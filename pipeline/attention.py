@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.compute import autocast
 from pipeline.decision import is_right
 
 
@@ -47,29 +48,33 @@ def pick_examples(
 
 
 @torch.inference_mode()
-def classify_with_attention(model: nn.Module, ids: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-    """One unpadded review's probability of positive and the (rows, tokens) weights of each attention layer.
+def classify_with_attention(model: nn.Module, ids: np.ndarray,
+                            precision: str = "fp32") -> tuple[float, dict[str, np.ndarray]]:
+    """One unpadded review's probability of positive and the (rows, tokens) weights of each attention layer, on the
+    CPU in `precision` ('fp32' or 'bf16', see pipeline.compute).
 
     "pooling" (both models): one row per hop, the weights of the sum that reaches the classifier. "attention"
     (the multi-head model): one row per head, the weight each token receives averaged over all queries: how much
     the heads read from it."""
     model.eval()
-    logits, weights = model.forward_with_attention(torch.from_numpy(ids[None]).long())
-    probability = float(torch.sigmoid(logits)[0])
+    with autocast(precision, torch.device("cpu")):
+        logits, weights = model.forward_with_attention(torch.from_numpy(ids[None]).long())
+    probability = float(torch.sigmoid(logits.float())[0])
     # (batch, hops, tokens) as is; (batch, heads, query, key) -> (heads, key)
-    return probability, {layer: (w[0] if w.dim() == 3 else w[0].mean(dim=1)).numpy() for layer, w in weights.items()}
+    return probability, {layer: (w[0] if w.dim() == 3 else w[0].mean(dim=1)).float().numpy()
+                         for layer, w in weights.items()}
 
 
-def token_weights(model: nn.Module, ids: np.ndarray) -> dict[str, np.ndarray]:
-    return classify_with_attention(model, ids)[1]
+def token_weights(model: nn.Module, ids: np.ndarray, precision: str) -> dict[str, np.ndarray]:
+    return classify_with_attention(model, ids, precision)[1]
 
 
 def attention_example(
     case: str, index: int, label: int, tokens: list[str], ids: np.ndarray,
-    models: dict[str, nn.Module], probabilities: dict[str, float],
+    models: dict[str, nn.Module], probabilities: dict[str, float], precision: str,
 ) -> AttentionExample:
     weights = {
-        name: {layer: rows.round(5).tolist() for layer, rows in token_weights(model, ids).items()}
+        name: {layer: rows.round(5).tolist() for layer, rows in token_weights(model, ids, precision).items()}
         for name, model in models.items()
     }
     return AttentionExample(case, index, label, tokens, probabilities, weights)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pydantic
+import torch
 from torch import nn
 
 from pipeline.attention import classify_with_attention
+from pipeline.compute import resolve_precision
 from pipeline.decision import predicted_labels
 from pipeline.models import load_checkpoint
 from pipeline.text import UNK_ID, Vocabulary, encode_review, tokenize
@@ -26,16 +28,19 @@ class Prediction(pydantic.BaseModel):
 
 
 class ReviewClassifier:
-    def __init__(self, network: nn.Module, vocab: Vocabulary, max_len: int, keep: str):
+    """On the CPU, in train.precision as this machine resolves it (pipeline.compute: auto is bf16 only where fast)."""
+
+    def __init__(self, network: nn.Module, vocab: Vocabulary, max_len: int, keep: str, precision: str):
         self.network = network.eval()
         self.vocab = vocab
         self.max_len = max_len
         self.keep = keep
+        self.precision = resolve_precision(precision, torch.device("cpu"))
 
     @classmethod
-    def load(cls, weights: Path, vocab: Path, max_len: int, keep: str) -> ReviewClassifier:
-        """From a train stage's model.pt and the tokenize stage's vocab.json, on the CPU."""
-        return cls(load_checkpoint(weights), Vocabulary.load(vocab), max_len, keep)
+    def load(cls, weights: Path, vocab: Path, max_len: int, keep: str, precision: str) -> ReviewClassifier:
+        """From a train stage's model.pt and the tokenize stage's vocab.json."""
+        return cls(load_checkpoint(weights), Vocabulary.load(vocab), max_len, keep, precision)
 
     def predict(self, texts: list[str], top: int = DEFAULT_TOP_WORDS) -> list[Prediction]:
         return [self.predict_one(text, top) for text in texts]
@@ -44,7 +49,7 @@ class ReviewClassifier:
         """Reviews go through one at a time: unpadded, so that every query's attention is a real token's."""
         tokens = tokenize(text, self.vocab.lowercase)
         ids = np.asarray(encode_review(tokens, self.vocab, self.max_len, self.keep))
-        probability, weights = classify_with_attention(self.network, ids)
+        probability, weights = classify_with_attention(self.network, ids, self.precision)
         label = "positive" if predicted_labels(probability) else "negative"
         return Prediction(label=label, probability=probability, attended=self.most_attended(ids, weights, top))
 

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import typer
 from sklearn.metrics import roc_curve
 from torch import nn
 
 from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
+from pipeline.compute import resolve_precision
 from pipeline.comparison import architecture_scores, compare_architectures, seed_ensemble, spread
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError, reports_errors
@@ -145,8 +147,8 @@ def paired_tests(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarr
 
 def attention_examples(test: EncodedSplit, vocab: Vocabulary, settings: Params, chosen: dict[str, TrainedSeed],
                        networks: dict[str, nn.Module], probabilities: dict[str, dict[int, np.ndarray]]) -> list[dict]:
-    """A few test reviews as each architecture's representative seed weighted them (on the CPU, one unpadded review
-    at a time)."""
+    """A few test reviews as each architecture's representative seed weighted them (on the CPU in train.precision,
+    one unpadded review at a time)."""
     chosen_probabilities = {kind: probabilities[kind][run.seed] for kind, run in chosen.items()}
     examples = []
     for case, index in pick_examples(test.labels, test.lengths, chosen_probabilities, settings.data.seed,
@@ -155,6 +157,7 @@ def attention_examples(test: EncodedSplit, vocab: Vocabulary, settings: Params, 
         example = attention_example(
             case, index, int(test.labels[index]), [vocab.tokens[i] for i in ids], ids, networks,
             {kind: float(scores[index]) for kind, scores in chosen_probabilities.items()},
+            resolve_precision(settings.train.precision, torch.device("cpu")),
         )
         examples.append(asdict(example) | {"seeds": {kind: run.seed for kind, run in chosen.items()}})
     return examples

@@ -18,6 +18,7 @@ from pipeline.errors import PipelineError
 SOURCES = ("imdb", "csv", "synthetic")
 RNNS = ("lstm", "gru")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 TRUNCATIONS = ("head", "tail", "head_tail")
 
 
@@ -174,6 +175,7 @@ class TrainParams:
     patience: int
     seeds: list[int]  # each model trains once per seed (DVC stages train_self@<seed>, train_mha@<seed>)
     device: str
+    precision: str  # of training and inference: fp32, bf16 (autocast) or auto (bf16 where fast; pipeline.compute)
     resume: bool
 
     def problems(self) -> list[str]:
@@ -188,6 +190,7 @@ class TrainParams:
             found.append(f"train.seeds lists {', '.join(map(str, repeated))} more than once: each seed trains once")
         found += [f"train.seeds has {seed}: a seed must be >= 0" for seed in self.seeds if seed < 0]
         found += _choice("train.device", self.device, DEVICES)
+        found += _choice("train.precision", self.precision, PRECISIONS)
         return found
 
 

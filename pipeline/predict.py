@@ -1,7 +1,8 @@
 """Classify new reviews with a trained model: label, probability of positive and the most attended words.
 
     python -m pipeline.predict "A wonderful, moving film." --model self
-    python -m pipeline.predict --file reviews.csv          # a table's text column, or a .txt file, one per line
+    python -m pipeline.predict --file reviews.csv          # a table's text column, read as training reads data.path
+    python -m pipeline.predict --file reviews.txt --lines  # plain text, one review per line
     python -m pipeline.predict "Dull." --model-uri models:/attention-classifier-mha/latest
 
 A table with a label column is also scored: accuracy with its 95% interval, F1, ROC AUC and the confusion counts.
@@ -35,8 +36,11 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @reports_errors
 def main(
     texts: list[str] = typer.Argument(None, help="Reviews to classify."),
-    file: Path = typer.Option(None, help="A table read as data.source=csv reads one (column data.text_column; "
-                                         "data.header, data.encoding), or a .txt file, one review per line."),
+    file: Path = typer.Option(None, help="A table, read as training reads data.path (column data.text_column; "
+                                         "data.header, data.encoding), whatever its extension: the same file gives "
+                                         "the same reviews here as in training. With --lines: plain text."),
+    lines: bool = typer.Option(False, "--lines", help="Read --file as plain text, one review per line (a line "
+                                                      "with a tab or comma in it is then one review too)."),
     label_column: str = typer.Option(None, help="Score the predictions against this column of --file (a name, or "
                                                 "a position when data.header is false) [default: "
                                                 "data.label_column, when the table has it]."),
@@ -55,7 +59,7 @@ def main(
     settings = load_params(params)
     reviews, labels = list(texts or []), None
     if file:
-        from_file, labels = read_reviews(file, settings.data, label_column)
+        from_file, labels = read_reviews(file, settings.data, label_column, lines)
         reviews += from_file
     if not reviews:
         raise PipelineError("no reviews given: pass them as arguments or with --file")
@@ -68,7 +72,7 @@ def main(
         classifier = ReviewClassifier(
             read_output(chosen.weights, chosen.stage, load_checkpoint),
             read_output(data / "vocab.json", "tokenize", Vocabulary.load),
-            settings.tokenize.eval_max_len, settings.tokenize.keep,
+            settings.tokenize.eval_max_len, settings.tokenize.keep, settings.train.precision,
         )
         predictions = classifier.predict(reviews, top)
     for text, prediction in zip(reviews, predictions):
@@ -80,18 +84,25 @@ def main(
             typer.echo(line, err=True)
 
 
-def read_reviews(path: Path, data: DataParams, label_column: str | None) -> tuple[list[str], pd.Series | None]:
+def read_reviews(path: Path, data: DataParams, label_column: str | None,
+                 lines: bool) -> tuple[list[str], pd.Series | None]:
     """The reviews of --file and, when it is a table with a label column, their labels (0/1, named by the column).
 
-    A .txt file is one review per line unless a label column is asked for; anything else is a table."""
+    A table is read as training reads data.path (pipeline.datasets), so that a headerless `text<TAB>label` .txt gives
+    the rows here that it gives there; plain text, one review per line, only when asked for (`lines`)."""
     if not path.is_file():
         raise PipelineError(f"--file {path} not found")
-    if path.suffix == ".txt" and label_column is None:
+    if lines:
+        if label_column is not None:
+            raise PipelineError("--label-column names a column of a table: drop --lines to read --file as a table")
         return [line for line in read_text(path, data.encoding).splitlines() if line.strip()], None
     table = read_table_file(path, data.header, data.encoding)
     text_key = data.text_key
     if data.header and text_key not in table.columns and "text" in table.columns:
         text_key = "text"  # new reviews need not share the training table's column name
+    if len(table.columns) == 1 and text_key not in table.columns:
+        raise PipelineError(f"{path} reads as a table of one column, without a column {text_key!r}: pass --lines to "
+                            f"read it as plain text, one review per line, or set data.text_column / data.header")
     wanted = {"data.text_column": text_key}
     if label_column is not None:
         wanted["--label-column"] = data.column(label_column)

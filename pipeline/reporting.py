@@ -233,8 +233,8 @@ def results_table(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
 
 
 def compute_text(metrics: dict[str, dict]) -> str:
-    """Where the seeds trained, e.g. 'Intel(R) Xeon(R) Processor (cpu, AVX512 kernels, 2 threads)'; seeds trained
-    on different machines or settings are not comparable in time, nor byte for byte in metrics."""
+    """Where the seeds trained, e.g. 'Intel(R) Xeon(R) Processor (cpu, AVX512 kernels, 2 threads, fp32)'; seeds
+    trained on different machines or settings are not comparable in time, nor byte for byte in metrics."""
     used = []
     for kind in MODEL_KINDS:
         for seed in metrics[kind]["seeds"].values():
@@ -247,7 +247,7 @@ def compute_text(metrics: dict[str, dict]) -> str:
         if "kernels" in compute:
             threads = compute["threads"]
             details += [f"{compute['kernels']} kernels", f"{threads} thread{'s' if threads > 1 else ''}"]
-        return f"{compute['processor']} ({', '.join(details)})"
+        return f"{compute['processor']} ({', '.join(details + [compute['precision']])})"
 
     return "; ".join(described(compute) for compute in used)
 

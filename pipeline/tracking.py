@@ -302,7 +302,7 @@ def data_origin(data: DataParams) -> str:
     return {"imdb": "IMDB", "csv": data.path, "synthetic": "the synthetic corpus"}[data.source]
 
 
-def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams) -> ModelInfo:
+def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams, precision: str) -> ModelInfo:
     """Log the trained model as an MLflow model that takes raw text (see pipeline/servable.py); evaluate registers
     one seed's model per architecture."""
     from pipeline.classifier import DEFAULT_TOP_WORDS  # here, not at the top: it imports torch, which the
@@ -316,7 +316,7 @@ def log_servable_model(weights: Path, vocab: Path, tokenize: TokenizeParams) -> 
             name="model",
             python_model=PACKAGE_DIR / "servable.py",
             artifacts={"weights": str(weights), "vocab": str(vocab)},
-            model_config={"max_len": tokenize.eval_max_len, "keep": tokenize.keep},
+            model_config={"max_len": tokenize.eval_max_len, "keep": tokenize.keep, "precision": precision},
             code_paths=[str(PACKAGE_DIR)],
             input_example=(SERVABLE_INPUT_EXAMPLE, {"top": DEFAULT_TOP_WORDS}),
             pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in SERVED_PACKAGES],

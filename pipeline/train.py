@@ -25,15 +25,8 @@ from pipeline.models import ModelConfig, build_model, count_parameters, paramete
 from pipeline.parallel import threads_in_queue
 from pipeline.params import ModelKind, load_params, model_dir, stage_of
 from pipeline.text import EncodedSplit, Vocabulary
-from pipeline.training import (
-    Batches,
-    EpochResult,
-    compute_used,
-    fit,
-    resolve_device,
-    seed_everything,
-    timed_predictions,
-)
+from pipeline.compute import compute_used, resolve_device, resolve_precision
+from pipeline.training import Batches, EpochResult, fit, seed_everything, timed_predictions
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -60,14 +53,15 @@ def main(
     device = resolve_device(settings.train.device)
     if (threads := threads_in_queue()) is not None:
         torch.set_num_threads(threads)
-    compute = compute_used(device)
+    precision = resolve_precision(settings.train.precision, device)
+    compute = compute_used(device, precision)
 
     seed_everything(seed)
     config = ModelConfig(kind=kind, vocab_size=len(vocab), **asdict(settings.model))
     network = build_model(config).to(device)
     parameter_count = count_parameters(network)
     typer.echo(f"{kind} seed {seed}: {parameter_count:,} parameters; {len(train)} train, {len(val)} val reviews; "
-               f"{device}")
+               f"{device}, {precision}")
 
     description = tracking.run_description(settings, kind, len(train), len(val), seed)
     tags = tracking.run_tags(stage_of(kind, seed), model=kind, seed=seed) | {
@@ -86,7 +80,7 @@ def main(
             )
 
         result = fit(network, Batches(train, device), Batches(val, device), settings.train, seed,
-                     report_epoch, checkpoint=out / "checkpoint.pt")
+                     report_epoch, checkpoint=out / "checkpoint.pt", precision=precision)
         best = result.history[result.best_epoch - 1]
         train_metrics = {
             "seed": seed,
@@ -103,10 +97,10 @@ def main(
             "compute": compute,
         }
         tracking.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
-        scored, throughput = timed_predictions(network, Batches(test, device))
+        scored, throughput = timed_predictions(network, Batches(test, device), precision)
         train_metrics["test_throughput"] = round(throughput, 1)
         save_checkpoint(network.cpu(), out / "model.pt")
-        logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize)
+        logged = tracking.log_servable_model(out / "model.pt", vocab_path, settings.tokenize, settings.train.precision)
 
         history = pd.DataFrame([asdict(epoch) for epoch in result.history])
         with atomic_path(out / "history.csv") as partial:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import platform
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from sklearn.metrics import accuracy_score, log_loss
 from torch import nn
 from tqdm import tqdm
 
+from pipeline.compute import autocast
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError
 from pipeline.files import UNREADABLE, atomic_path, brief
@@ -61,32 +61,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("train.device=cuda but no CUDA GPU is visible; set train.device to auto or cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def compute_used(device: torch.device) -> dict[str, str | int]:
-    """What the arithmetic ran on. Same params and seed give the same numbers only on the same kernels and thread
-    count: torch picks its CPU kernels (AVX512, AVX2, ...) from the processor, and splits sums across threads."""
-    if device.type == "cuda":
-        return {"device": "cuda", "processor": torch.cuda.get_device_name(device)}
-    return {"device": "cpu", "processor": processor_name(), "kernels": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads()}
-
-
-def processor_name() -> str:
-    """The CPU's model name, as lscpu shows it."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 class Batches:
@@ -147,9 +121,10 @@ def fit(
     seed: int,
     on_epoch: Callable[[EpochResult], None] = lambda result: None,
     checkpoint: Path | None = None,
+    precision: str = "fp32",
 ) -> TrainingResult:
     """Train with Adam until `params.epochs` or `params.patience` epochs without a better validation loss,
-    batches drawn in the order `seed` gives.
+    batches drawn in the order `seed` gives, forward passes in `precision` ('fp32' or 'bf16', see pipeline.compute).
 
     The model ends holding the weights of its best validation epoch. After every epoch the whole training
     state is saved to `checkpoint` (when given); with `params.resume` a run continues from there, exactly
@@ -160,7 +135,7 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)  # one kernel for all tensors
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     state = TrainingState(np.random.default_rng(seed))
-    fingerprint = training_fingerprint(model, train, params, seed)
+    fingerprint = training_fingerprint(model, train, params, seed, precision)
     if checkpoint is not None and params.resume and checkpoint.is_file():
         try:
             state = TrainingState.load(checkpoint, model, optimizer, fingerprint)
@@ -184,17 +159,19 @@ def fit(
         )
         for ids, lengths, labels in batches:
             optimizer.zero_grad(set_to_none=True)
-            logits, weights = model.forward_with_attention(ids, lengths, need_weights=False)
+            with autocast(precision, train.device):
+                logits, weights = model.forward_with_attention(ids, lengths, need_weights=False)
+            logits, pooling = logits.float(), weights["pooling"].float()  # the loss in float32 in either precision
             loss = loss_fn(logits, labels)
             # measured either way; it reaches the gradients only when weighed in
-            penalty = hop_penalty(weights["pooling"] if penalty_weight else weights["pooling"].detach()).sum()
+            penalty = hop_penalty(pooling if penalty_weight else pooling.detach()).sum()
             (loss / len(labels) + penalty_weight * penalty / len(labels)).backward()
             nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
             optimizer.step()
             total_loss += loss.detach()
             total_penalty += penalty.detach()
             correct += ((logits > 0).float() == labels).sum()
-        val_loss, val_accuracy, val_overlap = evaluate_loss(model, val)
+        val_loss, val_accuracy, val_overlap = evaluate_loss(model, val, precision)
         result = EpochResult(
             epoch, total_loss.item() / len(train), correct.item() / len(train), total_penalty.item() / len(train),
             val_loss, val_accuracy, val_overlap, time.perf_counter() - epoch_started,
@@ -235,8 +212,8 @@ class TrainingState:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         if saved["fingerprint"] != fingerprint:
             raise PipelineError(
-                f"{path} was saved for other data, model or training params: set train.resume to false to start "
-                f"over, or delete it"
+                f"{path} was saved for other data, model, training params or precision: set train.resume to false "
+                f"to start over, or delete it"
             )
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -248,20 +225,21 @@ class TrainingState:
         return cls(rng, history, saved["best_loss"], saved["best_epoch"], saved["best_weights"], saved["seconds"])
 
 
-def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams, seed: int) -> str:
+def training_fingerprint(model: nn.Module, train: Batches, params: TrainParams, seed: int, precision: str) -> str:
     """What a checkpoint must match to be resumed: the model's config and the layout of its weights (a checkpoint
     from code that built the same config into other layers is refused, not half-loaded), the training data and the
-    params that shape the optimisation (not `epochs` or `patience`, so a finished run can be given more epochs)."""
+    params and precision that shape the optimisation (not `epochs` or `patience`, so a finished run can be given more
+    epochs)."""
     digest = hashlib.sha256(train.ids.numpy().tobytes())
     digest.update(train.labels.numpy().tobytes())
     layout = [(name, tuple(weight.shape)) for name, weight in model.state_dict().items()]
-    digest.update(repr((model.config, layout, params.lr, params.batch_size, seed)).encode())
+    digest.update(repr((model.config, layout, params.lr, params.batch_size, seed, precision)).encode())
     return digest.hexdigest()
 
 
-def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float, float | None]:
+def evaluate_loss(model: nn.Module, batches: Batches, precision: str = "fp32") -> tuple[float, float, float | None]:
     """Mean binary cross-entropy, accuracy and hop overlap on a split."""
-    predictions = predict(model, batches)
+    predictions = predict(model, batches, precision)
     labels = batches.labels.numpy()
     loss = log_loss(labels, predictions.probabilities, labels=[0, 1])
     accuracy = accuracy_score(labels, predicted_labels(predictions.probabilities))
@@ -269,22 +247,23 @@ def evaluate_loss(model: nn.Module, batches: Batches) -> tuple[float, float, flo
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, batches: Batches) -> Predictions:
+def predict(model: nn.Module, batches: Batches, precision: str = "fp32") -> Predictions:
     """Positive-class probability of every review, in the split's order, and how alike its hops weighed it."""
     model.eval()
     batch_size = CUDA_INFERENCE_BATCH if batches.device.type == "cuda" else CPU_INFERENCE_BATCH
     probabilities = np.empty(len(batches), dtype=np.float64)
     overlap = np.empty(len(batches), dtype=np.float64) if model.config.hops > 1 else None
     for indices, (ids, lengths, _) in batches.in_length_order(batch_size):
-        logits, weights = model.forward_with_attention(ids, lengths, need_weights=False)
-        probabilities[indices] = torch.sigmoid(logits).cpu().numpy()
+        with autocast(precision, batches.device):
+            logits, weights = model.forward_with_attention(ids, lengths, need_weights=False)
+        probabilities[indices] = torch.sigmoid(logits.float()).cpu().numpy()
         if overlap is not None:
-            overlap[indices] = hop_overlap(weights["pooling"]).cpu().numpy()
+            overlap[indices] = hop_overlap(weights["pooling"].float()).cpu().numpy()
     return Predictions(probabilities, overlap)
 
 
-def timed_predictions(model: nn.Module, batches: Batches) -> tuple[Predictions, float]:
+def timed_predictions(model: nn.Module, batches: Batches, precision: str) -> tuple[Predictions, float]:
     """The model's predictions for every review and its inference throughput in reviews per second."""
     started = time.perf_counter()
-    predictions = predict(model, batches)
+    predictions = predict(model, batches, precision)
     return predictions, len(batches) / (time.perf_counter() - started)

@@ -15,21 +15,22 @@ def model(kind: str):
 
 def test_token_weights_give_one_distribution_per_hop_or_head_over_the_reviews_tokens():
     ids = np.array([5, 6, 7, 8, 9, 10])
-    self_weights = token_weights(model("self"), ids)
-    mha_weights = token_weights(model("mha"), ids)
+    self_weights = token_weights(model("self"), ids, "fp32")
+    mha_weights = token_weights(model("mha"), ids, "fp32")
     assert list(self_weights) == ["pooling"] and list(mha_weights) == ["attention", "pooling"]
     assert self_weights["pooling"].shape == mha_weights["pooling"].shape == (3, 6)  # one row per hop
     assert mha_weights["attention"].shape == (2, 6)  # one row per head
     for rows in (self_weights["pooling"], *mha_weights.values()):  # heads: a mean of per-query distributions
         assert np.allclose(rows.sum(axis=1), 1, atol=1e-5)
-    assert np.array_equal(token_weights(model("self"), ids)["pooling"], self_weights["pooling"])  # eval: no dropout
+    again = token_weights(model("self"), ids, "fp32")
+    assert np.array_equal(again["pooling"], self_weights["pooling"])  # eval: no dropout
 
 
 def test_mha_token_weights_are_the_explicit_attention_averaged_over_queries_and_the_pooling_hops():
     network = model("mha").eval()
     ids = np.array([3, 4, 5, 6])
     _, weights = network.forward_with_attention(torch.from_numpy(ids[None]))
-    rows = token_weights(network, ids)
+    rows = token_weights(network, ids, "fp32")
     assert np.allclose(rows["attention"], weights["attention"][0].mean(dim=1).detach().numpy())
     assert np.allclose(rows["pooling"], weights["pooling"][0].detach().numpy())
 
@@ -61,7 +62,7 @@ def test_examples_cover_each_kind_that_occurs_and_depend_only_on_the_seed():
 def test_an_example_records_tokens_probabilities_and_each_models_weights():
     ids = np.array([5, 6, 7])
     example = attention_example("case", 4, 1, ["a", "b", "c"], ids, {"self": model("self"), "mha": model("mha")},
-                                {"self": 0.9, "mha": 0.2})
+                                {"self": 0.9, "mha": 0.2}, "fp32")
     assert len(example.weights["self"]["pooling"]) == len(example.weights["mha"]["pooling"]) == 3
     assert len(example.weights["mha"]["attention"]) == 2
     assert sum(example.weights["mha"]["attention"][1]) == pytest.approx(1, abs=1e-4)

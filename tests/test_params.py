@@ -45,10 +45,12 @@ def test_every_problem_is_reported_at_once_on_one_line():
     raw["train"]["device"] = "tpu"
     raw["tokenize"]["keep"] = "middle"
     raw["model"]["hops"] = 0
+    raw["train"]["precision"] = "fp16"
     message = problems_of(raw)
-    assert "6 problem(s)" in message and "\n" not in message
+    assert "7 problem(s)" in message and "\n" not in message
     for expected in ("train.lr=-0.1 must be > 0", "data.source='kaggle' must be one of imdb, csv, synthetic",
                      "data.val_fraction=1.5", "train.device='tpu'",
+                     "train.precision='fp16' must be one of auto, fp32, bf16",
                      "tokenize.keep='middle' must be one of head, tail, head_tail", "model.hops=0 must be >= 1"):
         assert expected in message
 

@@ -17,8 +17,10 @@ import yaml
 from mlflow import MlflowClient
 
 from pipeline.classifier import ReviewClassifier
+from pipeline.compute import processor_name
+from pipeline.datasets import read_table
+from pipeline.params import load_params
 from pipeline.parallel import threads_per_job, usable_cores
-from pipeline.training import processor_name
 from tests.conftest import (
     ROOT,
     SHARED_IMDB,
@@ -116,7 +118,7 @@ def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(r
             assert timings[kind]["seeds"][seed]["train_seconds"] > 0 and timings[kind]["seeds"][seed]["throughput"] > 0
             assert timings[kind]["seeds"][seed]["compute"] == {
                 "device": "cpu", "processor": processor_name(), "kernels": torch.backends.cpu.get_cpu_capability(),
-                "threads": 1}  # side by side, one thread each
+                "threads": 1, "precision": "fp32"}  # side by side, one thread each
             accuracies.append(scores["accuracy"])
         assert values["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
         overlaps = [scores["hop_overlap"] for scores in values["seeds"].values()]
@@ -317,7 +319,11 @@ def test_predict_prints_label_probability_and_attended_words_for_text_and_files(
     assert label in ("positive", "negative") and 0 <= float(probability) <= 1
     assert (float(probability) >= 0.5) == (label == "positive") and text == "'The plot is very good.'"
     assert attended.startswith("attended: ") and len(attended.removeprefix("attended: ").split(", ")) == 2
-    assert run([*predict, "--model", "mha", "--file", "new.txt"], repo).stdout == result.stdout
+    assert run([*predict, "--model", "mha", "--file", "new.txt", "--lines"], repo).stdout == result.stdout
+    not_a_table = invoke("predict", ["--file", "new.txt"], repo, monkeypatch)
+    assert not_a_table.exit_code == 1 and len(not_a_table.stderr.splitlines()) == 1
+    assert not_a_table.stderr.startswith("error: new.txt reads as a table of one column, without a column 'text': "
+                                         "pass --lines")
     registered = read_json(repo, "reports/mlflow.json")["registered"]["mha"]
     for uri in (f"models:/{registered['name']}/{registered['version']}", f"runs:/{registered['run_id']}/model"):
         from_mlflow = run([*predict, "--file", "new.csv", "--model-uri", uri], repo)
@@ -343,13 +349,30 @@ def test_predict_scores_a_labelled_table_with_the_evaluate_stages_numbers(repo, 
     assert re.fullmatch(r"confusion: \d true negatives, \d false positives, \d false negatives, \d true positives",
                         confusion)
 
+    # A .txt table (UCI's sentence<TAB>label files) is read as training reads data.path: the same rows, scored.
     (repo / "headerless.txt").write_text("The acting is awful.\t0\nA charming film.\t1\nNot good.\t0\n")
     headerless = repo_params_file(repo, "headerless.yaml", header=False, text_column=0, label_column=1)
-    by_position = invoke("predict", ["--file", "headerless.txt", "--model", "mha", "--params", headerless,
-                                     "--label-column", "1"], repo, monkeypatch)
+    by_position = invoke("predict", ["--file", "headerless.txt", "--model", "mha", "--params", headerless], repo,
+                         monkeypatch)
     assert by_position.exit_code == 0, by_position.output
     assert by_position.stdout == result.stdout
     assert by_position.stderr.splitlines()[0].replace("headerless.txt column 1", "labelled.csv column 'label'") == scores
+    sentences = repo / "sentences.txt"
+    sentences.write_text("".join(f"{'A charming' if i % 2 else 'A dull'}, long film {i}.\t{i % 2}\n" for i in range(6)))
+    uci = repo_params_file(repo, "uci.yaml", path=str(sentences), header=False, text_column=0, label_column=1)
+    predicted = invoke("predict", ["--file", str(sentences), "--params", uci], repo, monkeypatch)
+    assert predicted.exit_code == 0 and predicted.stderr.startswith("scored 6 labelled reviews"), predicted.output
+    training_rows = read_table(load_params(repo / uci).data).sort_index()["text"]
+    assert [line.split("\t")[-1] for line in predicted.stdout.splitlines()] == [repr(text) for text in training_rows]
+    (repo / "headed.txt").write_text("text\tlabel\nThe acting is awful.\t0\nA charming film.\t1\nNot good.\t0\n")
+    headed = invoke("predict", ["--file", "headed.txt", "--model", "mha"], repo, monkeypatch)
+    assert headed.exit_code == 0, headed.output
+    assert headed.stdout == result.stdout  # the header is no review, the labels are not glued to the texts
+    assert headed.stderr.splitlines()[0].replace("headed.txt", "labelled.csv") == scores
+    lines_and_labels = invoke("predict", ["--file", "headed.txt", "--lines", "--label-column", "label"], repo,
+                              monkeypatch)
+    assert lines_and_labels.exit_code == 1
+    assert lines_and_labels.stderr.startswith("error: --label-column names a column of a table: drop --lines")
     bad = invoke("predict", ["--file", "labelled.csv", "--label-column", "text"], repo, monkeypatch)
     assert bad.exit_code == 1 and bad.stderr.startswith("error: labelled.csv column 'text' has labels [")
     assert len(bad.stderr.splitlines()) == 1
@@ -370,7 +393,7 @@ def test_the_logged_model_classifies_raw_text_without_this_checkout(repo, tmp_pa
     store = {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
     local = ReviewClassifier.load(repo / "models" / "self" / f"seed-{registered['seed']}" / "model.pt",
                                   repo / "data" / "processed" / "vocab.json", max_len=128,
-                                  keep="head_tail").predict(texts, top=2)
+                                  keep="head_tail", precision="fp32").predict(texts, top=2)
     expected = [p.model_dump() for p in local]
 
     script = ("import importlib.util, json, sys, mlflow\n"
@@ -463,8 +486,8 @@ def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_m
 
 def test_queued_experiments_run_in_parallel_in_temporary_copies_and_record_to_the_checkouts_store(repo, tmp_path):
     before = {r["id"] for r in mlflow_runs(repo)}
-    for change in ("model.heads=1", "model.rnn=gru"):
-        run(["dvc", "exp", "run", "--queue", "-S", change], repo)
+    for changes in (["model.heads=1"], ["model.rnn=gru", "train.precision=bf16"]):
+        run(["dvc", "exp", "run", "--queue", *[part for change in changes for part in ("-S", change)]], repo)
     # The queue's worker processes inherit `dvc queue start`'s output and outlive it by an idle timeout;
     # a captured pipe would block this test until they exit, so the output goes to a file.
     with (tmp_path / "queue-start.log").open("w") as log:
@@ -476,16 +499,21 @@ def test_queued_experiments_run_in_parallel_in_temporary_copies_and_record_to_th
         assert time.monotonic() < deadline, status
         time.sleep(2)
     assert status.count("Success") >= 2 and "Failed" not in status, status
-    # Each experiment retrained only the model its change touches (one seed each, as train.seeds is [42] now).
+    # Each experiment retrained only the models its changes touch (one seed each, as train.seeds is [42] now): the
+    # multi-head model for heads; both for the precision, in which each trained, scored and logged its model.
     new = [r for r in mlflow_runs(repo) if r["id"] not in before]
-    trained = {r["tags"]["model"]: r for r in new if r["tags"].get("model") in ("self", "mha")}
-    assert sorted(r["tags"]["model"] for r in new if "model" in r["tags"] and r["tags"]["model"] != "baseline") == [
+    trainings = [r for r in new if r["tags"].get("model") in ("self", "mha")]
+    by_precision = {precision: {r["tags"]["model"]: r for r in trainings if r["params"]["train.precision"] == precision}
+                    for precision in ("fp32", "bf16")}
+    assert len(trainings) == 3 and list(by_precision["fp32"]) == ["mha"] and sorted(by_precision["bf16"]) == [
         "mha", "self"]
-    assert trained["mha"]["params"]["model.heads"] == "1" and trained["self"]["params"]["model.rnn"] == "gru"
-    assert all(r["status"] == "FINISHED" and r["metrics"].get("test_accuracy") is not None for r in trained.values())
-    assert all(r["tags"].get("dvc.exp_name") for r in trained.values())
-    # two workers ran at once: each training took its share of the cores, not all of them
-    assert [r["tags"]["compute.threads"] for r in trained.values()] == [str(threads_per_job(2, usable_cores()))] * 2
+    heads, gru = by_precision["fp32"]["mha"], by_precision["bf16"]["self"]
+    assert heads["params"]["model.heads"] == "1" and gru["params"]["model.rnn"] == "gru"
+    assert all(r["tags"]["compute.precision"] == r["params"]["train.precision"] for r in trainings)
+    assert all(r["status"] == "FINISHED" and r["metrics"].get("test_accuracy") is not None for r in trainings)
+    assert all(r["tags"].get("dvc.exp_name") for r in trainings)
+    # two workers ran at once: each experiment's first training took its share of the cores, not all of them
+    assert [r["tags"]["compute.threads"] for r in (heads, gru)] == [str(threads_per_job(2, usable_cores()))] * 2
     assert sorted(r["name"].split("-")[0] for r in new if r["tags"].get("dvc.stage") == "evaluate") == [
         "comparison", "comparison"]
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))

@@ -12,8 +12,9 @@ from pipeline.reporting import render_report, verdict, verdict_line
 from tests.conftest import typed_small_params
 
 TEST_REVIEWS = 1000
-XEON = {"device": "cpu", "processor": "Intel(R) Xeon(R) Processor", "kernels": "AVX512", "threads": 2}
-EPYC = {"device": "cpu", "processor": "AMD EPYC", "kernels": "AVX2", "threads": 1}
+XEON = {"device": "cpu", "processor": "Intel(R) Xeon(R) Processor", "kernels": "AVX512", "threads": 2,
+        "precision": "bf16"}
+EPYC = {"device": "cpu", "processor": "AMD EPYC", "kernels": "AVX2", "threads": 1, "precision": "fp32"}
 
 
 def scores(correct: int, params: int = 1000, seconds: float = 10.0) -> dict:
@@ -179,8 +180,8 @@ def test_the_report_renders_every_section_without_attention_examples():
     assert "mlflow ui" not in on_a_server
     assert "| RNN | 6 | 6 | +0 |" in report
     assert "| 88.25% (0.35) | 88.00% - 88.50% |" in report
-    assert ("Times measured on Intel(R) Xeon(R) Processor (cpu, AVX512 kernels, 2 threads); AMD EPYC (cpu, AVX2 "
-            "kernels, 1 thread).") in report
+    assert ("Times measured on Intel(R) Xeon(R) Processor (cpu, AVX512 kernels, 2 threads, bf16); AMD EPYC (cpu, "
+            "AVX2 kernels, 1 thread, fp32).") in report
 
 
 def test_attention_picture_draws_dollar_signs_as_text_not_math(tmp_path):

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.compute import resolve_device
 from pipeline.datasets import training_splits
 from pipeline.errors import PipelineError
 from pipeline.models import ModelConfig, build_model
 from pipeline.synthetic import synthetic_reviews
 from pipeline.text import EncodedSplit, Vocabulary, tokenize
-from pipeline.training import Batches, evaluate_loss, fit, resolve_device, seed_everything
+from pipeline.training import Batches, evaluate_loss, fit, seed_everything
 from tests.conftest import typed_small_params
 
 CPU = torch.device("cpu")
@@ -23,13 +24,13 @@ def encoded():
     return encoded, vocab
 
 
-def train_once(encoded, kind="self", checkpoint=None, seed=42, **train_overrides):
+def train_once(encoded, kind="self", checkpoint=None, seed=42, precision="fp32", **train_overrides):
     splits, vocab = encoded
     params = typed_small_params(**{"train.epochs": 4, "train.lr": 0.01} | train_overrides)
     seed_everything(seed)
     model = build_model(ModelConfig(kind=kind, vocab_size=len(vocab), **vars(params.model)))
     result = fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train, seed,
-                 checkpoint=checkpoint)
+                 checkpoint=checkpoint, precision=precision)
     return model, result
 
 
@@ -38,6 +39,23 @@ def test_both_models_learn_the_synthetic_task(encoded, kind):
     model, result = train_once(encoded, kind, **{"train.epochs": 6, "model.embed_dim": 32, "model.hidden_dim": 32})
     assert result.history[-1].train_loss < result.history[0].train_loss
     assert max(epoch.val_accuracy for epoch in result.history) > 0.75
+
+
+@pytest.mark.parametrize("kind", ["self", "mha"])
+def test_bf16_training_learns_the_synthetic_task_and_repeats_itself(encoded, kind):
+    """Under bf16 autocast (emulated, slowly, on CPUs without AVX512-BF16 or AMX) the models learn as in float32,
+    and the same seed gives the same run again."""
+    sizes = {"train.epochs": 6, "model.embed_dim": 32, "model.hidden_dim": 32}
+    model, result = train_once(encoded, kind, precision="bf16", **sizes)
+    assert max(epoch.val_accuracy for epoch in result.history) > 0.75
+    assert all(weight.dtype == torch.float32 for weight in model.state_dict().values())  # autocast: weights stay fp32
+    _, repeated = train_once(encoded, kind, precision="bf16", **sizes)
+    _, float32 = train_once(encoded, kind, **sizes)
+    assert losses(repeated) == losses(result) != losses(float32)
+
+
+def losses(result):
+    return [(epoch.train_loss, epoch.val_loss) for epoch in result.history]
 
 
 def test_model_ends_with_its_best_validation_weights(encoded):
@@ -116,11 +134,14 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(encoded, tmp
 
 def test_a_checkpoint_from_other_params_is_refused(encoded, tmp_path):
     train_once(encoded, **{"train.epochs": 1}, checkpoint=tmp_path / "run.pt")
-    with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
+    with pytest.raises(PipelineError, match="saved for other data, model, training params or precision: set"):
         train_once(encoded, **{"train.epochs": 2, "train.resume": True, "train.lr": 0.02},
                    checkpoint=tmp_path / "run.pt")
-    with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
+    with pytest.raises(PipelineError, match="saved for other data, model, training params or precision: set"):
         train_once(encoded, seed=43, **{"train.epochs": 2, "train.resume": True}, checkpoint=tmp_path / "run.pt")
+    with pytest.raises(PipelineError, match="saved for other data, model, training params or precision: set"):
+        train_once(encoded, precision="bf16", **{"train.epochs": 2, "train.resume": True},
+                   checkpoint=tmp_path / "run.pt")
     _, fresh = train_once(encoded, **{"train.epochs": 1, "train.lr": 0.02}, checkpoint=tmp_path / "run.pt")
     assert len(fresh.history) == 1  # resume off: the old checkpoint is simply overwritten
 
@@ -133,7 +154,7 @@ def test_a_checkpoint_from_a_model_built_otherwise_is_refused(encoded, tmp_path)
     params = typed_small_params(**{"train.epochs": 2, "train.lr": 0.01, "train.resume": True})
     model = build_model(ModelConfig(kind="self", vocab_size=len(vocab), **vars(params.model)))
     model.add_module("extra", torch.nn.Linear(2, 2))
-    with pytest.raises(PipelineError, match="saved for other data, model or training params: set train.resume"):
+    with pytest.raises(PipelineError, match="saved for other data, model, training params or precision: set"):
         fit(model, Batches(splits["train"], CPU), Batches(splits["val"], CPU), params.train, 42,
             checkpoint=tmp_path / "run.pt")
 
