@@ -3,7 +3,9 @@
 Copies the pipeline into a fresh DVC project (no git needed), serves the IMDB archive on 127.0.0.1 as the
 download mirror, runs one `dvc repro` and prints each stage's time (from the moment DVC announces it), the
 total, the peak memory of the largest process, the test metrics, and how long a second `dvc repro` with
-nothing changed takes. Asserts nothing.
+nothing changed takes. This machine's speed drifts up to 2x between hours, so the run is also stated in reference
+epochs: one epoch of benchmarks.train_speed's padded tutorial loop over the same training split, timed on the same
+machine right after the run and again at the end. Asserts nothing.
 
     .venv/bin/python -m benchmarks.full_pipeline
     .venv/bin/python -m benchmarks.full_pipeline --jobs 2     # python -m pipeline.repro: trainings side by side
@@ -30,7 +32,9 @@ import yaml
 
 from benchmarks.imdb import ARCHIVE, device_option, machine
 from benchmarks.mirror import serve
-from pipeline.params import DEVICES
+from benchmarks.train_speed import train_reference
+from pipeline.params import DEVICES, load_params
+from pipeline.text import EncodedSplit, Vocabulary
 
 PROJECT = Path(__file__).resolve().parents[1]
 STAGE_STARTED = re.compile(rb"Running stage '([\w@-]+)'")
@@ -85,6 +89,14 @@ def timed_repro(workdir: Path, jobs: int | None) -> tuple[dict[str, float], floa
     return stages, finished - started
 
 
+def reference_epoch(workdir: Path, device: torch.device) -> float:
+    """Seconds for one epoch of the tutorial loop on the run's own training split, with the run's model sizes."""
+    params = load_params(workdir / "params.yaml")
+    train = EncodedSplit.load(workdir / "data" / "processed" / "train.npz")
+    vocab = Vocabulary.load(workdir / "data" / "processed" / "vocab.json")
+    return train_reference(train, len(vocab), params.model, params.train.lr, 1, params.data.seed, device)[1]
+
+
 def main(
     device: str = typer.Option("auto", help=f"train.device: {', '.join(DEVICES)}."),
     archive: Path = typer.Option(ARCHIVE, help="The IMDB archive, served as the download mirror."),
@@ -108,7 +120,9 @@ def main(
         make_project(workdir, f"http://127.0.0.1:{server.server_port}/{archive.name}", md5, device)
         stages, total = timed_repro(workdir, jobs)
         peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+        reference = [reference_epoch(workdir, resolved)]
         _, unchanged = timed_repro(workdir, jobs)
+        reference.append(reference_epoch(workdir, resolved))
         metrics = json.loads((workdir / "reports" / "metrics.json").read_text())
         timings = json.loads((workdir / "reports" / "timings.json").read_text())
     finally:
@@ -123,6 +137,9 @@ def main(
     for stage, seconds in stages.items():
         print(f"| {stage} | {seconds:.1f} |")
     print(f"| **whole run** | **{total:.1f}** |")
+    epoch = sum(reference) / len(reference)
+    print(f"\none epoch of the padded reference loop: {' and '.join(f'{s:.1f}' for s in reference)} s; "
+          f"the whole run took {total / epoch:.1f} reference epochs")
     print(f"\npeak memory of the largest process: {peak_gb:.2f} GB; "
           f"`dvc repro` with nothing changed: {unchanged:.1f} s")
     print("\n| model | seed | test accuracy | training seconds | epochs (best) |\n|---|---|---:|---:|---:|")

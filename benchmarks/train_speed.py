@@ -73,12 +73,13 @@ class Run:
     accuracy: float
 
 
-def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) -> Run:
+def train_reference(train, vocab_size, model_params, lr, epochs, seed, device) -> tuple[nn.Module, float]:
+    """The tutorial loop: the trained model and its training seconds (one epoch of it is the yardstick of
+    benchmarks.full_pipeline)."""
     seed_everything(seed)
     model = TutorialSelfAttention(vocab_size, model_params.embed_dim, model_params.hidden_dim, model_params.hops,
                                   model_params.dropout)
     model.to(device)
-    train = splits["train"]
     loader = DataLoader(TensorDataset(torch.from_numpy(train.ids).long(), torch.from_numpy(train.labels).float()),
                         batch_size=REFERENCE_BATCH, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -91,7 +92,12 @@ def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) ->
             loss_fn(model(ids.to(device)), labels.to(device)).backward()
             optimizer.step()
     synchronize(device)
-    seconds = time.perf_counter() - started
+    return model, time.perf_counter() - started
+
+
+def reference_run(splits, vocab_size, model_params, lr, epochs, seed, device) -> Run:
+    train = splits["train"]
+    model, seconds = train_reference(train, vocab_size, model_params, lr, epochs, seed, device)
     model.eval()
     with torch.inference_mode():
         test_ids = torch.from_numpy(splits["test"].ids).long()

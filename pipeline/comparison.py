@@ -245,6 +245,7 @@ def compare_architectures(labels: np.ndarray, probabilities: dict[str, dict[int,
     found = decide(evidence, margin, max_seeds)
     winner = {True: first, False: second, None: None}[found.first_is_better]
     return {
+        "compared": [first, second],
         "outcome": found.outcome,
         "winner": winner,
         "difference": found.difference,

@@ -22,7 +22,7 @@ import typer
 from sklearn.metrics import roc_curve
 from torch import nn
 
-from pipeline import tracking
+from pipeline import interrupts, tracking
 from pipeline.attention import attention_example, pick_examples
 from pipeline.compute import resolve_precision
 from pipeline.comparison import architecture_scores, compare_architectures, seed_ensemble, spread
@@ -168,10 +168,11 @@ def record_in_mlflow(settings: Params, test: EncodedSplit, results: dict, timing
                      baseline_run: dict) -> dict:
     """Test scores on every seed's run; one comparison run holding the means, the interval and the verdict, with the
     seed runs and the baseline nested under it; each architecture's representative seed registered."""
+    tested = tracking.token_split(settings.data, "test", test.ids, test.lengths, test.labels)
     for kind in MODEL_KINDS:
         for seed, run in trained[kind].items():
-            with tracking.reopened_run(run.run["run_id"]):
-                tracking.log_token_split(settings.data, "test", "testing", test.ids, test.lengths, test.labels)
+            with tracking.reopened_run(run.run["run_id"]), interrupts.held():
+                tracking.log_input(tested, "testing")
                 scores = results[kind]["seeds"][str(seed)]
                 tracking.log_metrics({f"test_{key}": scores[key] for key in LOGGED_SCORES if key in scores}
                                      | {"throughput": timings[kind]["seeds"][str(seed)]["throughput"]})

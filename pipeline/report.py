@@ -14,7 +14,8 @@ import typer
 
 from pipeline import tracking
 from pipeline.comparison import mean_interval
-from pipeline.errors import reports_errors
+from pipeline.errors import PipelineError, reports_errors
+from pipeline.experiments import against_baseline, against_baseline_record, against_baseline_section
 from pipeline.figures import (
     plot_accuracy_by_length,
     plot_learning_curves,
@@ -73,14 +74,27 @@ def main(
     for stale in set(figures_dir.glob("attention_*.png")) - {out / figure for figure in figures["attention"]}:
         stale.unlink()
 
+    commit = tracking.git_commit()
+    against, problem = None, None
+    if commit != "unknown":  # in git: this run against the commit it started from (an experiment's baseline)
+        try:
+            against = against_baseline(os.environ.get("DVC_EXP_BASELINE_REV") or commit)
+        except PipelineError as error:
+            problem = str(error)
     seed_runs = {kind: {str(seed): run.run for seed, run in trained[kind].items()} for kind in MODEL_KINDS}
-    text = render_report(settings, metrics, by_length, examples, seed_runs, baseline_run, recorded,
-                         tracking.git_commit(), os.environ.get("DVC_EXP_NAME"), figures, tracking.tracking_uri())
+    text = render_report(settings, metrics, by_length, examples, seed_runs, baseline_run, recorded, commit,
+                         os.environ.get("DVC_EXP_NAME"), figures, tracking.tracking_uri(),
+                         against_baseline_section(against, problem))
     with atomic_path(out / "report.md") as partial:
         partial.write_text(text, encoding="utf-8")
 
     tracking.use_experiment(settings.mlflow.experiment)
     tracking.attach_report(recorded["comparison_run_id"], out / "report.md", figures_dir)
+    if against:
+        with tracking.reopened_run(recorded["comparison_run_id"]):
+            metrics_logged, tags = against_baseline_record(against)
+            tracking.log_metrics(metrics_logged)
+            tracking.set_tags(tags)
     typer.echo(f"report -> {out / 'report.md'}")
 
 

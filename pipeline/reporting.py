@@ -25,7 +25,9 @@ def percent(value: float) -> str:
 
 
 def points(value: float) -> str:
-    return f"{100 * value:+.2f}"
+    """A share as signed accuracy points; a difference that rounds to zero reads +0.00, whatever its float sign."""
+    text = f"{100 * value:+.2f}"
+    return "+0.00" if text == "-0.00" else text
 
 
 def interval(scores: dict) -> str:
@@ -35,6 +37,11 @@ def interval(scores: dict) -> str:
 
 def short_name(names: dict[str, str], kind: str) -> str:
     return names[kind].split(" (")[0]
+
+
+def in_sentence(name: str) -> str:
+    """A name as it reads inside a sentence: "Self-attention" -> "self-attention"; "HEAD" stays."""
+    return name[:1].lower() + name[1:] if name[1:2].islower() else name
 
 
 def majority_share(scores: dict) -> float:
@@ -63,10 +70,11 @@ def margin_text(comparison: dict) -> str:
 
 def probabilities_text(comparison: dict, names: dict[str, str]) -> str:
     """The probability of each answer, in one clause."""
-    first, second = short_name(names, "self"), short_name(names, "mha")
-    return (f"P({first.lower()} better by more than {margin_text(comparison)}) = {comparison['p_self_better']:.2f}, "
-            f"P(equivalent) = {comparison['p_equivalent']:.2f}, "
-            f"P({second.lower()} better by more than {margin_text(comparison)}) = {comparison['p_mha_better']:.2f}")
+    first, second = comparison["compared"]
+    return (f"P({in_sentence(short_name(names, first))} better by more than {margin_text(comparison)}) = "
+            f"{comparison[f'p_{first}_better']:.2f}, P(equivalent) = {comparison['p_equivalent']:.2f}, "
+            f"P({in_sentence(short_name(names, second))} better by more than {margin_text(comparison)}) = "
+            f"{comparison[f'p_{second}_better']:.2f}")
 
 
 def headline(comparison: dict, names: dict[str, str]) -> str:
@@ -78,14 +86,16 @@ def headline(comparison: dict, names: dict[str, str]) -> str:
         "better": f"{winner} is better over {seeds} seeds, perhaps by less than the {margin}-point margin",
         "equivalent": f"Practically equivalent over {seeds} seeds (within +-{margin} points)",
         "not_resolved": f"Not resolved with {seeds} seeds",
-        "one_seed": "One seed per model: this compares two trained models, not the architectures",
+        "one_seed": ("One seed per model: this compares two trained models, not the architectures"
+                     if comparison["compared"] == list(MODEL_KINDS)
+                     else "One seed per side: this compares two trained models, not the settings behind them"),
     }[comparison["outcome"]]
 
 
 def verdict_line(comparison: dict, names: dict[str, str]) -> str:
     """The verdict in one line: for the comparison run's description and evaluate's output."""
     gap = f"{points(comparison['difference'])} points"
-    first, second = short_name(names, "self"), short_name(names, "mha")
+    first, second = (short_name(names, side) for side in comparison["compared"])
     if comparison["ci_low"] is None:
         return f"{headline(comparison, names)} ({first} minus {second}: {gap})"
     return (f"{headline(comparison, names)}: {first} minus {second} {gap} [{points(comparison['ci_low'])}, "
@@ -435,6 +445,7 @@ def render_report(
     experiment: str | None,
     figures: dict[str, str | list[str]],
     tracking_uri: str,
+    against_baseline: list[str],
 ) -> str:
     names = model_names(params)
     first = metrics["self"]
@@ -451,6 +462,7 @@ def render_report(
         "## Verdict",
         "",
         *[line for paragraph in verdict(metrics, names) for line in (paragraph, "")],
+        *against_baseline,
         "## Results on the test split",
         "",
         *results_table(metrics, names),

@@ -460,6 +460,51 @@ def test_changing_heads_retrains_only_the_mha_seeds_and_downstream_as_an_experim
     assert all(r["tags"].get("dvc.exp_name") for r in mha_runs[-2:])
 
 
+def test_versus_compares_an_experiment_with_its_baseline_from_dvcs_cache(repo):
+    """The workspace holds the model.heads=8 experiment of the test above; HEAD has model.heads=2."""
+    lines = run([sys.executable, "-m", "pipeline.versus"], repo).stdout.splitlines()
+    assert lines[0] == "workspace against HEAD: model.heads 2 -> 8"
+    assert lines[1] == "Self-attention: the same models on both sides (the change left its stages alone)"
+    before = json.loads(run(["git", "show", "HEAD:reports/metrics.json"], repo).stdout)["mha"]["mean"]["accuracy"]
+    after = read_json(repo, "reports/metrics.json")["mha"]["mean"]["accuracy"]
+    assert lines[2].startswith(f"Multi-head attention: HEAD {100 * before:.2f}% over 2 seeds, workspace "
+                               f"{100 * after:.2f}% over 2 seeds; ")
+    assert f"workspace minus HEAD {100 * (after - before):+.2f} points [" in lines[2] and "P(equivalent) = " in lines[2]
+    # the experiment's own report and comparison run say the same against the commit it started from
+    head = run(["git", "rev-parse", "--short=7", "HEAD"], repo).stdout.strip()
+    report = (repo / "reports/report.md").read_text()
+    section = report[report.index("## Against the baseline"):report.index("## Results on the test split")]
+    assert f"This run against commit `{head}`" in section and "| `model.heads` | 2 | 8 |" in section
+    assert "- Self-attention: the same models on both sides" in section
+    assert f"this run minus {head} {100 * (after - before):+.2f} points [" in section
+    assert "## Against the baseline" not in run(["git", "show", "HEAD:reports/report.md"], repo).stdout
+    comparison = [r for r in mlflow_runs(repo) if r["tags"].get("dvc.stage") == "evaluate"][-1]
+    assert comparison["tags"]["baseline.commit"] == head and comparison["tags"]["baseline.changed_params"] == (
+        "model.heads")
+    assert comparison["metrics"]["baseline_mha_difference"] == pytest.approx(after - before)
+    assert "baseline.self.outcome" not in comparison["tags"]
+
+    name = next(e["name"] for commit in json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+                for e in (commit.get("experiments") or []))
+    by_name = run([sys.executable, "-m", "pipeline.versus", "main", name], repo).stdout.splitlines()
+    assert by_name == [line.replace("workspace", name).replace("HEAD", "main") for line in lines]
+
+    params = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(params.replace("heads: 8", "heads: 1"))
+    stale = run([sys.executable, "-m", "pipeline.versus"], repo, check=False)
+    (repo / "params.yaml").write_text(params)
+    assert stale.returncode == 1 and stale.stderr == (
+        "error: the workspace's train_mha@42, train_mha@43 are not up to date with params.yaml and the code: run "
+        "`dvc repro` (or `dvc exp run`) first\n")
+    unscored = run([sys.executable, "-m", "pipeline.versus", "HEAD~1"], repo, check=False)  # before the first repro
+    assert unscored.returncode == 1 and unscored.stderr == (
+        "error: dvc.lock is missing at HEAD~1: run `dvc repro` there (`dvc exp run` for an experiment), or `dvc pull` "
+        "if it was pushed\n")
+    unknown = run([sys.executable, "-m", "pipeline.versus", "no-such-thing"], repo, check=False)
+    assert unknown.stderr == ("error: no git revision, branch or DVC experiment is named 'no-such-thing': see "
+                              "`git log --oneline` and `dvc exp list`\n")
+
+
 def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_models(repo):
     added = run(["dvc", "exp", "run", "-S", "train.seeds=[42,43,44]"], repo)
     assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "evaluate", "report"]
@@ -517,6 +562,36 @@ def test_queued_experiments_run_in_parallel_in_temporary_copies_and_record_to_th
     assert sorted(r["name"].split("-")[0] for r in new if r["tags"].get("dvc.stage") == "evaluate") == [
         "comparison", "comparison"]
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
+def test_sweep_tables_every_experiment_against_the_baseline_and_the_best(repo):
+    other_lengths = run(["dvc", "exp", "run", "-S", "tokenize.eval_max_len=100"], repo)  # other test inputs
+    assert "tokenize" in stages_run(other_lengths.stdout)
+    refused = run([sys.executable, "-m", "pipeline.versus", "main"], repo, check=False)
+    assert refused.returncode == 1 and refused.stderr == (
+        "error: cannot compare workspace with main: they read the test reviews to different lengths "
+        "(tokenize.eval_max_len 128 vs 100); compare revisions that score the same test reviews to the same "
+        "tokenize.eval_max_len\n")
+    experiments = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    names = sorted(e["name"] for commit in experiments for e in (commit.get("experiments") or []))
+    result = run([sys.executable, "-m", "pipeline.sweep"], repo)
+    table = (repo / "reports/sweep.md").read_text()
+    assert table in result.stdout + "\n" and "MLflow run" in result.stdout
+    mha = table[table.index("## Multi-head attention"):]
+    rows = {line.split(" | ")[0][2:]: line for line in mha.splitlines() if line.startswith("| ") and " | " in line}
+    other = next(e["name"] for commit in experiments for e in (commit.get("experiments") or [])
+                 if e["revs"][0]["data"]["params"]["params.yaml"]["data"]["tokenize"]["eval_max_len"] == 100)
+    assert f"Not compared: {other}: they read the test reviews to different lengths" in table
+    assert set(names) - {other} | {"HEAD"} <= set(rows) and other not in rows
+    head = json.loads(run(["git", "show", "HEAD:reports/metrics.json"], repo).stdout)["mha"]["mean"]["accuracy"]
+    assert rows["HEAD"].startswith(f"| HEAD | - | 2 | {100 * head:.2f}% | - | - |")
+    heads = next(row for row in rows.values() if row.split(" | ")[1] == "model.heads=8")  # two seeds a side
+    assert re.search(r"\| [+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] \| ", heads)
+    self_rows = table[table.index("## Self-attention"):table.index("## Multi-head attention")]
+    assert "same models | -" in next(line for line in self_rows.splitlines()
+                                     if line.split(" | ")[1:2] == ["model.heads=8"])
+    sweep = [r for r in mlflow_runs(repo) if r["tags"].get("dvc.stage") == "sweep"][-1]
+    assert sweep["status"] == "FINISHED" and sweep["metrics"]["HEAD.mha.mean_accuracy"] == pytest.approx(head)
 
 
 def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
