@@ -22,7 +22,7 @@ import typer
 from sklearn.metrics import roc_curve
 from torch import nn
 
-from pipeline import interrupts, tracking
+from pipeline import tracking
 from pipeline.attention import attention_example, pick_examples
 from pipeline.compute import resolve_precision
 from pipeline.comparison import architecture_scores, compare_architectures, seed_ensemble, spread
@@ -171,7 +171,7 @@ def record_in_mlflow(settings: Params, test: EncodedSplit, results: dict, timing
     tested = tracking.token_split(settings.data, "test", test.ids, test.lengths, test.labels)
     for kind in MODEL_KINDS:
         for seed, run in trained[kind].items():
-            with tracking.reopened_run(run.run["run_id"]), interrupts.held():
+            with tracking.reopened_run(run.run["run_id"]):
                 tracking.log_input(tested, "testing")
                 scores = results[kind]["seeds"][str(seed)]
                 tracking.log_metrics({f"test_{key}": scores[key] for key in LOGGED_SCORES if key in scores}

@@ -26,7 +26,7 @@ from pipeline.decision import is_right
 from pipeline.errors import PipelineError
 from pipeline.parallel import changed_stages
 from pipeline.params import MODEL_KINDS, Params, model_names, parse_params, stage_of
-from pipeline.reporting import verdict_line
+from pipeline.reporting import points, short_name, verdict_line
 from pipeline.trained import Predictions
 
 WORKSPACE = "workspace"
@@ -170,7 +170,7 @@ def versus_lines(baseline: ScoredRevision, candidate: ScoredRevision,
                 else "no param differs")]
     names = model_names(candidate.params)
     for kind, comparison in comparisons.items():
-        title = names[kind].split(" (")[0]
+        title = short_name(names, kind)
         if comparison is None:
             lines.append(f"{title}: the same models on both sides (the change left its stages alone)")
             continue
@@ -288,7 +288,7 @@ def sweep_table(baseline: ScoredRevision, rows: dict[str, list[SweepRow]], skipp
     names = model_names(baseline.params)
     for kind, kind_rows in rows.items():
         best = max(kind_rows, key=lambda row: row.mean).side
-        lines += [f"## {names[kind].split(' (')[0]}", "",
+        lines += [f"## {short_name(names, kind)}", "",
                   f"| experiment | changed params | seeds | mean accuracy | vs {baseline.name} | decision | "
                   f"vs the best, {best.name} | decision |", "|---|---|---:|---:|---:|---|---:|---|"]
         for row in kind_rows:
@@ -308,12 +308,12 @@ def _difference_cells(comparison: dict | None, side: ScoredRevision, other: Scor
         return "- | -"
     if comparison is None:
         return "same models | -"
-    interval = ("" if comparison["ci_low"] is None
-                else f" [{100 * comparison['ci_low']:+.2f}, {100 * comparison['ci_high']:+.2f}]")
+    low, high = comparison["ci_low"], comparison["ci_high"]
+    interval = "" if low is None else f" [{points(low)}, {points(high)}]"
     winner = {"candidate": side.name, "baseline": other.name, None: ""}[comparison["winner"]]
     decision = {"better_beyond_margin": f"{winner} better by more than the margin", "better": f"{winner} better",
                 "equivalent": "equivalent", "not_resolved": "not resolved", "one_seed": "one seed: no interval"}
-    return f"{100 * comparison['difference']:+.2f}{interval} | {decision[comparison['outcome']]}"
+    return f"{points(comparison['difference'])}{interval} | {decision[comparison['outcome']]}"
 
 
 def sweep_metrics(rows: dict[str, list[SweepRow]]) -> dict[str, float]:

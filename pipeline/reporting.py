@@ -138,8 +138,8 @@ def seeds_verdict(metrics: dict[str, dict], names: dict[str, str]) -> list[str]:
     comparison = metrics["comparison"]
     seeds, margin, found = comparison["seeds"], margin_text(comparison), comparison["outcome"]
     means = {kind: percent(metrics[kind]["mean"]["accuracy"]) for kind in MODEL_KINDS}
-    evidence = (f"Mean test accuracy {means['self']} ({short_name(names, 'self').lower()}) against {means['mha']} "
-                f"({short_name(names, 'mha').lower()}) over {seeds} seeds each: the difference is "
+    evidence = (f"Mean test accuracy {means['self']} ({in_sentence(short_name(names, 'self'))}) against {means['mha']} "
+                f"({in_sentence(short_name(names, 'mha'))}) over {seeds} seeds each: the difference is "
                 f"{points(comparison['difference'])} points, 95% interval [{points(comparison['ci_low'])}, "
                 f"{points(comparison['ci_high'])}] at this look ({seeds} of at most {comparison['max_seeds']} seeds "
                 f"per architecture), read against a margin of practical equivalence of +-{margin} points "
@@ -205,7 +205,7 @@ def single_seed_verdict(metrics: dict[str, dict], names: dict[str, str]) -> list
     if paired["mcnemar_p_value"] < SIGNIFICANCE:
         winner = "self" if gap > 0 else "mha"
         loser = "mha" if winner == "self" else "self"
-        headline = (f"**These two trained models differ**: the {short_name(names, winner).lower()} model "
+        headline = (f"**These two trained models differ**: the {in_sentence(short_name(names, winner))} model "
                     f"{interval(metrics[winner]['ensemble'])} against {interval(metrics[loser]['ensemble'])} "
                     f"({abs(gap):.2f} points). {evidence} A gap this lopsided between these two sets of weights would "
                     f"arise by chance less than {SIGNIFICANCE:.0%} of the time.")

@@ -229,9 +229,7 @@ def token_split(data: DataParams, split: str, ids: np.ndarray, lengths: np.ndarr
 def log_token_split(data: DataParams, split: str, context: str, ids: np.ndarray, lengths: np.ndarray,
                     labels: np.ndarray) -> None:
     """Record a tokenized split the active run read (context: training, validation or testing)."""
-    dataset = token_split(data, split, ids, lengths, labels)
-    with interrupts.held():
-        log_input(dataset, context)
+    log_input(token_split(data, split, ids, lengths, labels), context)
 
 
 def log_text_split(data: DataParams, split: str, context: str, reviews: pd.DataFrame) -> None:
@@ -239,22 +237,23 @@ def log_text_split(data: DataParams, split: str, context: str, reviews: pd.DataF
     table = reviews[["text", "label"]].reset_index(drop=True)
     fingerprint = digest(pd.util.hash_pandas_object(table, index=False).to_numpy())
     # MLflow's schema inference notes that integer labels cannot be missing: they never are
-    with warnings.catch_warnings(), interrupts.held():
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
         dataset = mlflow.data.from_pandas(table, source=dataset_source(data), targets="label",
                                           name=dataset_name(data, split, "text"), digest=fingerprint)
-        log_input(dataset, context)
+    log_input(dataset, context)
 
 
 def log_input(dataset: Dataset, context: str) -> None:
     """`mlflow.log_input`, once more if a run started at the same moment (trainings side by side, queued experiments)
     added the same dataset between MLflow's check for it and its insert: the second try finds it there."""
-    try:
-        mlflow.log_input(dataset, context=context)
-    except MlflowException as error:
-        if not isinstance(error.__cause__, IntegrityError):
-            raise
-        mlflow.log_input(dataset, context=context)
+    with interrupts.held():
+        try:
+            mlflow.log_input(dataset, context=context)
+        except MlflowException as error:
+            if not isinstance(error.__cause__, IntegrityError):
+                raise
+            mlflow.log_input(dataset, context=context)
 
 
 def log_params(params: dict[str, object]) -> None:
