@@ -195,7 +195,7 @@ def _probabilities(difference: float, variance: float, freedom: float, margin: f
         scale = math.sqrt(variance)
         above = float(stdtr(freedom, (difference - margin) / scale))
         below = float(stdtr(freedom, (-margin - difference) / scale))
-    return above, 1.0 - above - below, below
+    return above, max(1.0 - above - below, 0.0), below  # not -0.00 from rounding
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -238,10 +238,17 @@ def compare_architectures(labels: np.ndarray, probabilities: dict[str, dict[int,
                           max_seeds: int) -> dict[str, object]:
     """metrics.json's verdict on the difference in mean accuracy between the two architectures (the first named minus
     the second): its interval, outcome and probabilities, and the variance terms behind them."""
-    first, second = probabilities
     right = {name: np.array([is_right(scores, labels) for scores in seeds.values()])
              for name, seeds in probabilities.items()}
-    evidence = measure(right[first], right[second])
+    return compare_per_review(right, margin, max_seeds)
+
+
+def compare_per_review(values: dict[str, np.ndarray], margin: float, max_seeds: int) -> dict[str, object]:
+    """The verdict on the difference in the mean of a per-review measure between two sides (the first named minus
+    the second), each given as a (seeds x test reviews) array on the same reviews: whether a review was classified
+    right, for accuracy, or any other measure of one review by one seed's model."""
+    first, second = values
+    evidence = measure(values[first], values[second])
     found = decide(evidence, margin, max_seeds)
     winner = {True: first, False: second, None: None}[found.first_is_better]
     return {

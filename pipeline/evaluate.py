@@ -28,6 +28,7 @@ from pipeline.compute import resolve_precision
 from pipeline.comparison import architecture_scores, compare_architectures, seed_ensemble, spread
 from pipeline.decision import predicted_labels
 from pipeline.errors import PipelineError, reports_errors
+from pipeline.faithfulness_report import curves, faithfulness_metrics, faithfulness_results, read_faithfulness
 from pipeline.files import atomic_path, read_json, read_output, write_json
 from pipeline.metrics import accuracy_by_length, classification_metrics, mcnemar_exact
 from pipeline.models import load_checkpoint
@@ -65,6 +66,7 @@ def main(
     if len(baseline_probabilities) != len(test):
         raise PipelineError(f"{models}/baseline does not match the test split: run the baseline stage again")
     histories = {kind: [run.history() for run in trained[kind].values()] for kind in MODEL_KINDS}
+    faithfulness = {kind: read_faithfulness(models, kind, settings.train.seeds) for kind in MODEL_KINDS}
     chosen = {kind: representative(trained[kind]) for kind in MODEL_KINDS}
     networks = {kind: read_output(run.weights, run.stage, load_checkpoint) for kind, run in chosen.items()}
     tracking.use_experiment(settings.mlflow.experiment)  # an unreachable tracking server fails before any work
@@ -84,6 +86,8 @@ def main(
     results["comparison"] = compare_architectures(test.labels, probabilities, settings.compare.margin_share,
                                                   settings.compare.max_seeds)
     results["self_vs_mha"] = paired_tests(test.labels, probabilities, ensembles)
+    results["faithfulness"] = faithfulness_results(faithfulness, settings.faithfulness.margin,
+                                                   settings.compare.max_seeds)
     names = model_names(settings)
     typer.echo(verdict_line(results["comparison"], names))
 
@@ -92,6 +96,9 @@ def main(
 
     write_plots(out / "plots", test, ensembles | {"baseline": baseline_probabilities}, settings.tokenize.max_len,
                 histories)
+    for kind in MODEL_KINDS:
+        with atomic_path(out / "plots" / f"faithfulness_{kind}.csv") as partial:
+            curves(faithfulness[kind]).to_csv(partial, index=False)
     columns = {f"{kind}_seed{seed}": scores for kind in MODEL_KINDS for seed, scores in probabilities[kind].items()}
     with atomic_path(out / "test_predictions.csv") as partial:
         pd.DataFrame({"label": test.labels, "tokens": test.lengths} | columns
@@ -220,7 +227,7 @@ def comparison_metrics(results: dict, timings: dict) -> dict[str, float]:
     if comparison["ci_low"] is not None:
         metrics |= {f"difference_{key}": comparison[key] for key in ("ci_low", "ci_high")}
         metrics |= {key: comparison[key] for key in ("p_self_better", "p_equivalent", "p_mha_better")}
-    return metrics
+    return metrics | faithfulness_metrics(results["faithfulness"])
 
 
 def write_plots(folder: Path, test: EncodedSplit, probabilities: dict[str, np.ndarray], max_len: int,

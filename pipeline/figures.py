@@ -24,6 +24,7 @@ LINE_HEIGHT_IN = 1.45 * TOKEN_FONT_SIZE / 72
 ATTENTION_WIDTH_IN = 10.0
 ATTENTION_COLOURS = colormaps["YlOrRd"]
 EVEN_SHARES_FOR_DARKEST = 4  # a row's largest weight is darkest only if it is >= 4x the even share 1/tokens
+RANKING_COLOURS = {"attention": "tab:red", "gradient": "tab:purple", "random": "tab:gray"}
 ATTENTION_LAYERS = {"pooling": ("self-attentive pooling", "hop"), "attention": ("multi-head attention", "head")}
 
 
@@ -114,6 +115,25 @@ def plot_accuracy_by_length(table: pd.DataFrame, names: dict[str, str], path: Pa
     axis.set(ylabel="test accuracy", title="Accuracy by review length", ylim=(max(0.0, low - 0.1), 1.0))
     axis.grid(axis="y", alpha=0.3)
     figure.legend(fontsize=7, loc="outside lower center", ncols=len(models))
+    figure.savefig(path, dpi=DPI, format="png")
+
+
+def plot_faithfulness(curves: dict[str, pd.DataFrame], names: dict[str, str], path: Path) -> None:
+    """Per architecture, the drop in the predicted class's probability as each review's top tokens are erased, under
+    the attention, gradient and random rankings: the mean over seeds as a line, the seeds' range as a band."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = figure.subplots(1, len(curves), sharey=True)
+    for axis, (kind, table) in zip(np.atleast_1d(axes), curves.items()):
+        for ranking, colour in RANKING_COLOURS.items():
+            axis.plot(100 * table["fraction"], table[ranking], "-o", color=colour, label=ranking, markersize=4)
+            axis.fill_between(100 * table["fraction"], table[f"{ranking}_min"], table[f"{ranking}_max"],
+                              color=colour, alpha=0.2, linewidth=0)
+        axis.set_xscale("log")
+        axis.set_title(names[kind], fontsize=9)
+        axis.set_xlabel("top tokens erased, % of the review (log scale)")
+        axis.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("drop in the predicted class's probability")
+    np.atleast_1d(axes)[0].legend(title="ranking", fontsize=8)
     figure.savefig(path, dpi=DPI, format="png")
 
 

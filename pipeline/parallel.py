@@ -27,7 +27,8 @@ from pipeline import interrupts, tracking
 from pipeline.errors import PipelineError
 
 UPSTREAM = "tokenize"  # every stage of SIDE_BY_SIDE needs only its outputs (and download's, upstream of it)
-SIDE_BY_SIDE = ("train_self", "train_mha", "baseline")
+# Stages run side by side, wave after wave: each wave's stages need only the waves before it and UPSTREAM
+SIDE_BY_SIDE = (("train_self", "train_mha", "baseline"), ("faithfulness_self", "faithfulness_mha"))
 LOGS = Path(".dvc/tmp/side-by-side")  # each stage's output, beside DVC's own temporary files
 LOG_TAIL = 15  # lines of a failed stage's log shown before the error
 EXPERIMENT_COPIES = Path(".dvc/tmp/exps")  # where DVC runs queued and --temp experiments
@@ -98,14 +99,16 @@ def run_dvc(arguments: list[str]) -> None:
 
 
 def reproduce(target: str | None, jobs: int, experiment: str) -> None:
-    """`dvc repro [target]`, with the stages of SIDE_BY_SIDE that need to run trained `jobs` at a time. The MLflow
-    store and `experiment` are made first: stages that start together would each create a new store's tables."""
+    """`dvc repro [target]`, with the stages of SIDE_BY_SIDE that need to run `jobs` at a time, wave by wave.
+    The MLflow store and `experiment` are made first: stages that start together would each create a new store's
+    tables."""
     if changed_stages((UPSTREAM,)):
         run_dvc(["repro", UPSTREAM])
-    stages = [name for name in changed_stages(SIDE_BY_SIDE) if name.split("@")[0] in SIDE_BY_SIDE]
-    if stages:
-        tracking.use_experiment(experiment)
-    run_side_by_side(stages, jobs)
+    for wave in SIDE_BY_SIDE:
+        stages = [name for name in changed_stages(()) if name.split("@")[0] in wave]
+        if stages:
+            tracking.use_experiment(experiment)
+        run_side_by_side(stages, jobs)
     run_dvc(["repro", *([target] if target else [])])
 
 

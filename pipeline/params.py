@@ -211,6 +211,30 @@ class CompareParams:
 
 
 @dataclass(frozen=True)
+class FaithfulnessParams:
+    reviews: int  # the class-balanced sample of test reviews every model and seed is measured on
+    fractions: list[float]  # shares of each review's tokens erased (comprehensiveness) or kept alone (sufficiency)
+    random_draws: int  # random token orders per review, their measures averaged: the ranking attention must beat
+    seed: int  # draws the sample and the random orders
+    margin: float  # of AOPC comprehensiveness (a share of probability): gaps within +-margin are practically nil
+
+    def problems(self) -> list[str]:
+        found = _at_least("faithfulness.reviews", self.reviews, 2)
+        if not self.fractions:
+            found.append("faithfulness.fractions is empty: give shares of tokens, e.g. [0.01, 0.05, 0.1, 0.2, 0.5]")
+        found += [f"faithfulness.fractions has {fraction}: a share of tokens must be in (0, 1]"
+                  for fraction in self.fractions if not 0 < fraction <= 1]
+        if len(set(self.fractions)) < len(self.fractions):
+            found.append("faithfulness.fractions lists a share more than once")
+        found += _at_least("faithfulness.random_draws", self.random_draws, 1)
+        if self.seed < 0:
+            found.append(f"faithfulness.seed={self.seed} must be >= 0")
+        if not 0 < self.margin < 1:
+            found.append(f"faithfulness.margin={self.margin} must be between 0 and 1 (a share of probability)")
+        return found
+
+
+@dataclass(frozen=True)
 class MlflowParams:
     experiment: str
     registered_model: str  # each trained model is registered as <registered_model>-self / -mha
@@ -235,6 +259,7 @@ class Params:
     model: ModelParams
     train: TrainParams
     compare: CompareParams
+    faithfulness: FaithfulnessParams
     mlflow: MlflowParams
 
     def problems(self) -> list[str]:
@@ -294,7 +319,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def parse_params(raw: object, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
-        raise PipelineError(f"{source} must be a mapping of sections (data, tokenize, model, train, compare, mlflow)")
+        raise PipelineError(f"{source} must be a mapping of sections (data, tokenize, model, train, compare, faithfulness, mlflow)")
     problems: list[str] = []
     sections = {}
     for field in dataclasses.fields(Params):

@@ -16,8 +16,10 @@ from pipeline import tracking
 from pipeline.comparison import mean_interval
 from pipeline.errors import PipelineError, reports_errors
 from pipeline.experiments import against_baseline, against_baseline_record, against_baseline_section
+from pipeline.faithfulness_report import faithfulness_section
 from pipeline.figures import (
     plot_accuracy_by_length,
+    plot_faithfulness,
     plot_learning_curves,
     plot_review_attention,
     plot_roc_curves,
@@ -52,6 +54,7 @@ def main(
     figures_dir = out / "figures"
     figures = {"seeds": "figures/seed_accuracy.png", "curves": "figures/learning_curves.png",
                "roc": "figures/roc.png", "lengths": "figures/accuracy_by_length.png",
+               "faithfulness": "figures/faithfulness.png",
                "attention": [f"figures/attention_{number}.png" for number in range(1, len(examples) + 1)]}
     with atomic_path(out / figures["seeds"]) as partial:
         intervals = {kind: mean_interval([seed["accuracy"] for seed in metrics[kind]["seeds"].values()])
@@ -68,6 +71,9 @@ def main(
         plot_roc_curves(curves, aucs, names, partial)
     with atomic_path(out / figures["lengths"]) as partial:
         plot_accuracy_by_length(by_length, names, partial)
+    with atomic_path(out / figures["faithfulness"]) as partial:
+        plot_faithfulness({kind: read_output(out / "plots" / f"faithfulness_{kind}.csv", "evaluate", pd.read_csv)
+                           for kind in MODEL_KINDS}, names, partial)
     for example, figure in zip(examples, figures["attention"]):
         with atomic_path(out / figure) as partial:
             plot_review_attention(example, names, partial)
@@ -84,7 +90,8 @@ def main(
     seed_runs = {kind: {str(seed): run.run for seed, run in trained[kind].items()} for kind in MODEL_KINDS}
     text = render_report(settings, metrics, by_length, examples, seed_runs, baseline_run, recorded, commit,
                          os.environ.get("DVC_EXP_NAME"), figures, tracking.tracking_uri(),
-                         against_baseline_section(against, problem))
+                         against_baseline_section(against, problem),
+                         faithfulness_section(metrics["faithfulness"], settings, figures["faithfulness"]))
     with atomic_path(out / "report.md") as partial:
         partial.write_text(text, encoding="utf-8")
 

@@ -446,6 +446,7 @@ def render_report(
     figures: dict[str, str | list[str]],
     tracking_uri: str,
     against_baseline: list[str],
+    faithfulness: list[str],
 ) -> str:
     names = model_names(params)
     first = metrics["self"]
@@ -509,6 +510,9 @@ def render_report(
         "## What the models attend to",
         "",
         *attention_section(examples, figures["attention"], names),
+        "## Do the attention pictures show what the models use?",
+        "",
+        *faithfulness,
         "## What was run",
         "",
         f"- Data: {source}; {first['train_samples']:,} train, {first['val_samples']:,} validation, "

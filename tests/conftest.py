@@ -42,6 +42,7 @@ def small_params(**overrides) -> dict:
         "tokenize.vocab_size": 400, "tokenize.max_len": 64, "tokenize.eval_max_len": 128,
         "model.embed_dim": 16, "model.hidden_dim": 16, "model.hops": 2, "model.heads": 2,
         "train.epochs": 2, "train.batch_size": 32, "train.seeds": [42], "train.device": "cpu",
+        "faithfulness.reviews": 60, "faithfulness.random_draws": 2,
     }
     for key, value in (small | overrides).items():
         section, name = key.split(".")
@@ -98,6 +99,21 @@ def make_dvc_repo(dest: Path, params: dict) -> Path:
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-qm", "pipeline"], dest)
     return dest
+
+
+def trained_in_process(repo, seeds: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stage run in this process (no torch or MLflow start-up per stage), then recorded in dvc.lock by `dvc
+    commit` as `dvc repro` would have recorded it."""
+    steps = [["download"], ["tokenize"], ["baseline"]]
+    steps += [[step, "--model", kind, "--seed", str(seed)] for step in ("train", "faithfulness")
+              for kind in ("self", "mha") for seed in seeds]
+    for step in [*steps, ["evaluate"], ["report"]]:
+        result = invoke(step[0], step[1:], repo, monkeypatch)
+        assert result.exit_code == 0, (step, result.output)
+    run(["dvc", "commit", "--force", "--quiet"], repo)
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "first seeds"], repo)
 
 
 @pytest.fixture(autouse=True)

@@ -127,7 +127,8 @@ def test_damaged_inputs_are_named_with_how_to_get_them_back(tmp_path, monkeypatc
     assert_one_line_error(invoke("train", train_self[1:], tmp_path, monkeypatch),
                           "): delete it, or set train.resume=false to start over")
     write_params(tmp_path / "params.yaml", params)
-    for step in (train_self, ["train", "--model", "mha", "--seed", "42"], ["baseline"]):
+    for step in (train_self, ["train", "--model", "mha", "--seed", "42"], ["baseline"],
+                 ["faithfulness", "--model", "self", "--seed", "42"], ["faithfulness", "--model", "mha", "--seed", "42"]):
         assert invoke(step[0], step[1:], tmp_path, monkeypatch).exit_code == 0, step
 
     model = tmp_path / "models/mha/seed-42/model.pt"
@@ -137,5 +138,7 @@ def test_damaged_inputs_are_named_with_how_to_get_them_back(tmp_path, monkeypatc
             "error: models/mha/seed-42/test_scores.npz " + restore.format("train_mha@42"))
     damaged(processed / "test.npz", ["evaluate"], "data/processed/test.npz " + restore.format("tokenize"),
             data=b"PK\x03\x04 not a zip")
+    damaged(tmp_path / "models/self/seed-42/faithfulness.npz", ["evaluate"],
+            "error: models/self/seed-42/faithfulness.npz " + restore.format("faithfulness_self@42"))
     assert invoke("evaluate", [], tmp_path, monkeypatch).exit_code == 0
     damaged(tmp_path / "reports/metrics.json", ["report"], "reports/metrics.json " + restore.format("evaluate"))

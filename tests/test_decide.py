@@ -15,22 +15,8 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from tests.conftest import ROOT, invoke, make_dvc_repo, run, small_params, tools_env
+from tests.conftest import ROOT, invoke, make_dvc_repo, run, small_params, tools_env, trained_in_process
 from tests.test_pipeline import started_side_by_side, stages_run
-
-def trained_in_process(repo, seeds: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every stage run in this process (no torch or MLflow start-up per stage), then recorded in dvc.lock by `dvc
-    commit` as `dvc repro` would have recorded it."""
-    steps = [["download"], ["tokenize"], ["baseline"]]
-    steps += [["train", "--model", kind, "--seed", str(seed)] for kind in ("self", "mha") for seed in seeds]
-    for step in [*steps, ["evaluate"], ["report"]]:
-        result = invoke(step[0], step[1:], repo, monkeypatch)
-        assert result.exit_code == 0, (step, result.output)
-    run(["dvc", "commit", "--force", "--quiet"], repo)
-    assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "first seeds"], repo)
-
 
 def project(tmp_path_factory, seeds: list[int], **params) -> object:
     """A repository where `seeds` are trained and recorded, its params.yaml laid out and commented as the
@@ -71,7 +57,8 @@ def test_a_clear_difference_is_decided_in_one_round_and_dvc_repro_reproduces_it(
     assert lines[1] == "round: training seeds 45 of both architectures"
     assert lines[3].startswith("4 seeds: ") and "better_beyond_margin" in lines[3]
     assert lines[-1].startswith("decided: Self-attention is better by more than the 0.50-point margin over 4 seeds")
-    assert started_side_by_side(result.stdout) == [("train_self@45", "1"), ("train_mha@45", "1")]
+    assert started_side_by_side(result.stdout) == [("train_self@45", "1"), ("train_mha@45", "1"),
+                                                   ("faithfulness_self@45", "1"), ("faithfulness_mha@45", "1")]
     assert stages_run(result.stdout) == ["evaluate", "report"]
     assert seeds_of(repo) == [42, 43, 44, 45]
     assert re.search(r"(?m)^  seeds: \[42, 43, 44, 45\] +# each model trains once per seed", (repo / "params.yaml")

@@ -123,7 +123,8 @@ def test_ctrl_c_inside_an_mlflow_call_waits_for_it_then_marks_the_run_killed(cal
 def test_ctrl_c_while_evaluate_adds_to_a_finished_run_leaves_it_finished(ready_to_train, monkeypatch):
     folder = ready_to_train
     seed_42 = ["--seed", "42"]
-    for step in (["train", "--model", "self", *seed_42], ["train", "--model", "mha", *seed_42], ["baseline"]):
+    for step in (["train", "--model", "self", *seed_42], ["train", "--model", "mha", *seed_42], ["baseline"],
+                 ["faithfulness", "--model", "self", *seed_42], ["faithfulness", "--model", "mha", *seed_42]):
         assert invoke(step[0], step[1:], folder, monkeypatch).exit_code == 0, step  # in this process: no imports
     result = interrupted(["evaluate"], folder, INTERRUPT_CALL="mlflow:log_metrics")
     assert_interrupted(result, "interrupted: no output was written")

@@ -161,3 +161,15 @@ def test_the_verdicts_margin_and_plan_are_checked_and_the_seeds_must_fit_the_pla
     assert message.endswith("1 problem(s): train.seeds has 4 seeds, more than compare.max_seeds=3, the plan the "
                             "verdict's error is spread over: raise compare.max_seeds (the verdict then needs a little "
                             "more evidence at every look) or train fewer seeds")
+
+
+def test_the_faithfulness_sample_fractions_draws_and_margin_are_checked():
+    raw = small_params(**{"faithfulness.reviews": 1, "faithfulness.fractions": [0.1, 0, 1.5, 0.1],
+                          "faithfulness.random_draws": 0, "faithfulness.margin": 1})
+    message = problems_of(raw)
+    for problem in ["faithfulness.reviews=1 must be >= 2", "faithfulness.fractions has 0: a share of tokens must be in "
+                    "(0, 1]", "faithfulness.fractions has 1.5", "faithfulness.fractions lists a share more than once",
+                    "faithfulness.random_draws=0 must be >= 1",
+                    "faithfulness.margin=1.0 must be between 0 and 1 (a share of probability)"]:
+        assert problem in message, (problem, message)
+    assert "faithfulness.fractions is empty" in problems_of(small_params(**{"faithfulness.fractions": []}))

@@ -19,8 +19,12 @@ from mlflow import MlflowClient
 from pipeline.classifier import ReviewClassifier
 from pipeline.compute import processor_name
 from pipeline.datasets import read_table
+from pipeline.erasure import attention_scores, balanced_sample, gradient_scores, positive_probabilities
+from pipeline.models import load_checkpoint
 from pipeline.params import load_params
 from pipeline.parallel import threads_per_job, usable_cores
+from pipeline.synthetic import NEGATIONS
+from pipeline.text import EncodedSplit
 from tests.conftest import (
     ROOT,
     SHARED_IMDB,
@@ -31,12 +35,14 @@ from tests.conftest import (
     run,
     small_params,
     tools_env,
+    trained_in_process,
     write_params,
 )
 
 SEEDS = [42, 43]
 TRAINING = [f"train_{kind}@{seed}" for kind in ("self", "mha") for seed in SEEDS]
-STAGES = ["download", "tokenize", *TRAINING, "baseline", "evaluate", "report"]
+FAITHFULNESS = [f"faithfulness_{kind}@{seed}" for kind in ("self", "mha") for seed in SEEDS]
+STAGES = ["download", "tokenize", *TRAINING, "baseline", *FAITHFULNESS, "evaluate", "report"]
 
 
 def stages_run(dvc_output: str) -> list[str]:
@@ -75,8 +81,10 @@ def repo(tmp_path_factory):
     path = make_dvc_repo(tmp_path_factory.mktemp("project"), small_params(**{"train.seeds": SEEDS}))
     result = run([sys.executable, "-m", "pipeline.repro"], path)
     assert stages_run(result.stdout) == ["download", "tokenize", "evaluate", "report"]
-    assert sorted(started_side_by_side(result.stdout)) == sorted((stage, "1") for stage in [*TRAINING, "baseline"])
-    logs = {stage: (path / ".dvc/tmp/side-by-side" / f"{stage}.log").read_text() for stage in [*TRAINING, "baseline"]}
+    side_by_side = [*TRAINING, "baseline", *FAITHFULNESS]  # the trainings and the baseline, then the measures
+    assert started_side_by_side(result.stdout)[-len(FAITHFULNESS):] == [(stage, "1") for stage in FAITHFULNESS]
+    assert sorted(started_side_by_side(result.stdout)) == sorted((stage, "1") for stage in side_by_side)
+    logs = {stage: (path / ".dvc/tmp/side-by-side" / f"{stage}.log").read_text() for stage in side_by_side}
     assert all(f"Running stage '{stage}'" in log for stage, log in logs.items())
     run(["git", "add", "-A"], path)
     run(["git", "commit", "-qm", "first results"], path)
@@ -85,14 +93,16 @@ def repo(tmp_path_factory):
 
 def test_repro_writes_every_output_and_a_complete_lock(repo):
     per_seed = [f"models/{kind}/seed-{seed}/{name}" for kind in ("self", "mha") for seed in SEEDS
-                for name in ("model.pt", "history.csv", "train_metrics.json", "mlflow_run.json", "test_scores.npz")]
+                for name in ("model.pt", "history.csv", "train_metrics.json", "mlflow_run.json", "test_scores.npz",
+                             "faithfulness.npz", "faithfulness.json")]
     for output in [*per_seed, "data/raw/reviews.parquet", "data/processed/vocab.json", "data/processed/test.npz",
                    "models/baseline/test_probabilities.npy", "reports/metrics.json", "reports/report.md",
                    "reports/mlflow.json", "reports/test_predictions.csv", "reports/attention.json",
                    "reports/figures/seed_accuracy.png", "reports/figures/learning_curves.png",
                    "reports/figures/roc.png", "reports/figures/accuracy_by_length.png",
                    "reports/plots/roc_self.csv", "reports/plots/roc_baseline.csv", "reports/plots/confusion_mha.csv",
-                   "reports/plots/accuracy_by_length.csv", "reports/plots/history_self.csv"]:
+                   "reports/plots/accuracy_by_length.csv", "reports/plots/history_self.csv",
+                   "reports/plots/faithfulness_mha.csv", "reports/figures/faithfulness.png"]:
         assert (repo / output).is_file(), output
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(STAGES)
@@ -102,7 +112,7 @@ def test_repro_writes_every_output_and_a_complete_lock(repo):
 def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(repo):
     metrics, timings = read_json(repo, "reports/metrics.json"), read_json(repo, "reports/timings.json")
     predictions = pd.read_csv(repo / "reports/test_predictions.csv")
-    assert sorted(metrics) == ["baseline", "comparison", "mha", "self", "self_vs_mha"]
+    assert sorted(metrics) == ["baseline", "comparison", "faithfulness", "mha", "self", "self_vs_mha"]
     right = {column: (predictions[column] >= 0.5) == predictions["label"] for column in predictions.columns[3:]}
     vocab = read_json(repo, "data/processed/vocab.json")["tokens"]
     for kind in ["self", "mha"]:
@@ -155,6 +165,24 @@ def test_metrics_hold_every_seed_their_spread_the_ensembles_and_the_comparison(r
     paired = metrics["self_vs_mha"]["43"]
     assert paired["only_self_right"] == (right["self_seed43"] & ~right["mha_seed43"]).sum()
     assert paired["only_mha_right"] == (~right["self_seed43"] & right["mha_seed43"]).sum()
+    faithfulness = metrics["faithfulness"]
+    assert faithfulness["reviews"] == 60 and list(faithfulness["self_vs_mha"]) == ["attention_vs_random",
+                                                                                  "attention_vs_gradient"]
+    for kind in ("self", "mha"):
+        per_seed = {seed: read_json(repo, f"models/{kind}/seed-{seed}/faithfulness.json") for seed in SEEDS}
+        assert faithfulness[kind]["seeds"] == {str(seed): {key: value for key, value in summary.items()
+                                                           if key not in ("reviews", "seconds")}
+                                               for seed, summary in per_seed.items()}
+        means = faithfulness[kind]["mean"]
+        assert means["attention_comprehensiveness"] == pytest.approx(np.mean(
+            [summary["attention_comprehensiveness"] for summary in per_seed.values()]))
+        assert set(means) == {f"{ranking}_{measure}" for ranking in ("attention", "gradient", "random")
+                              for measure in ("comprehensiveness", "sufficiency", "flip_top1", "flip_top5")} | {
+            "kendall_tau"}
+        gap = faithfulness[kind]["attention_vs_random"]
+        assert gap["difference"] == pytest.approx(means["attention_comprehensiveness"]
+                                                  - means["random_comprehensiveness"])
+        assert gap["margin"] == 0.02 and gap["seeds"] == 2 and gap["ci_low"] <= gap["difference"] <= gap["ci_high"]
 
 
 def test_report_shows_the_verdict_over_seeds_every_seed_and_exact_parameter_counts(repo):
@@ -175,6 +203,14 @@ def test_report_shows_the_verdict_over_seeds_every_seed_and_exact_parameter_coun
     assert f"| **total** | **{metrics['self']['params']:,}** | **{metrics['mha']['params']:,}** |" in report
     overlap = metrics["mha"]["mean"]["hop_overlap"]
     assert f"| Multi-head attention (LSTM + 2 heads, 2-hop attentive pooling) | {overlap:.3f} |" in report
+    faithful = report[report.index("## Do the attention pictures show"):report.index("## What was run")]
+    for kind, name in (("self", "Self-attention"), ("mha", "Multi-head attention")):
+        mean = metrics["faithfulness"][kind]["mean"]
+        assert (f"| {name} | random | {mean['random_comprehensiveness']:.3f} | {mean['random_sufficiency']:.3f} | "
+                f"{100 * mean['random_flip_top1']:.1f}% | {100 * mean['random_flip_top5']:.1f}% |") in faithful
+        assert f"- {name}, AOPC comprehensiveness: attention minus random " in faithful
+    assert "![Probability drop as the top tokens are erased](figures/faithfulness.png)" in faithful
+    assert "pooling weights summed over its hops" in faithful and "\nFor the pictures above: self-attention: " in faithful
     pictures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
     assert {"figures/seed_accuracy.png", "figures/learning_curves.png", "figures/roc.png",
             "figures/accuracy_by_length.png"} <= set(pictures)
@@ -224,6 +260,12 @@ def test_mlflow_has_a_run_per_model_and_seed_nested_under_one_comparison_run(rep
         assert r["metrics"]["test_hop_overlap"] == pytest.approx(metrics[kind]["seeds"][seed]["hop_overlap"])
         assert r["params"]["model.hop_penalty"] == "0.01"
         assert r["tags"]["compute.kernels"] == torch.backends.cpu.get_cpu_capability()
+        measured = read_json(repo, f"models/{kind}/seed-{seed}/faithfulness.json")
+        assert r["metrics"]["faithfulness_attention_comprehensiveness"] == pytest.approx(
+            measured["attention_comprehensiveness"])
+        assert r["metrics"]["faithfulness_kendall_tau"] == pytest.approx(measured["kendall_tau"])
+        assert r["tags"]["faithfulness.sample"] == "60 test reviews, fractions [0.01, 0.05, 0.1, 0.2, 0.5], 2 " \
+                                                   "random draws, seed 42"
     baseline = next(r for r in runs if r["tags"].get("model") == "baseline")
     assert baseline["tags"]["dvc.stage"] == "baseline" and baseline["metrics"]["test_accuracy"] > 0
     assert baseline["params"]["tfidf.ngram_range"] == "1-2"
@@ -238,6 +280,10 @@ def test_mlflow_has_a_run_per_model_and_seed_nested_under_one_comparison_run(rep
     assert comparison["metrics"]["difference_ci_low"] == pytest.approx(metrics["comparison"]["ci_low"])
     assert comparison["metrics"]["p_equivalent"] == pytest.approx(metrics["comparison"]["p_equivalent"])
     assert comparison["tags"]["outcome"] == metrics["comparison"]["outcome"]
+    gap = metrics["faithfulness"]["mha"]["attention_vs_gradient"]
+    assert comparison["metrics"]["faithfulness_mha_attention_vs_gradient"] == pytest.approx(gap["difference"])
+    assert comparison["metrics"]["faithfulness_self_vs_mha_attention_vs_random_ci_high"] == pytest.approx(
+        metrics["faithfulness"]["self_vs_mha"]["attention_vs_random"]["ci_high"])
     assert comparison["tags"]["mlflow.note.content"].startswith(("Not resolved with 2 seeds", "Self-attention is",
                                                                   "Multi-head attention is", "Practically equivalent"))
 
@@ -444,7 +490,8 @@ def experiments_shown(repo) -> list[dict]:
 
 def test_changing_heads_retrains_only_the_mha_seeds_and_downstream_as_an_experiment(repo):
     result = run(["dvc", "exp", "run", "-S", "data.source=synthetic", "-S", "model.heads=8"], repo)
-    assert stages_run(result.stdout) == ["train_mha@42", "train_mha@43", "evaluate", "report"]
+    assert stages_run(result.stdout) == ["train_mha@42", "train_mha@43", "faithfulness_mha@42", "faithfulness_mha@43",
+                                         "evaluate", "report"]
     experiments = experiments_shown(repo)
     assert 8 in [data["params"]["params.yaml"]["data"]["model"]["heads"] for data in experiments]
     metrics = [data["metrics"]["reports/metrics.json"]["data"] for data in experiments]
@@ -507,7 +554,8 @@ def test_versus_compares_an_experiment_with_its_baseline_from_dvcs_cache(repo):
 
 def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_models(repo):
     added = run(["dvc", "exp", "run", "-S", "train.seeds=[42,43,44]"], repo)
-    assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "evaluate", "report"]
+    assert stages_run(added.stdout) == ["train_self@44", "train_mha@44", "faithfulness_self@44",
+                                        "faithfulness_mha@44", "evaluate", "report"]
     metrics = read_json(repo, "reports/metrics.json")
     assert list(metrics["self"]["seeds"]) == ["42", "43", "44"] and metrics["comparison"]["seeds"] == 3
     readme = (ROOT / "README.md").read_text()
@@ -519,8 +567,9 @@ def test_adding_a_seed_trains_only_that_seed_and_one_seed_compares_two_trained_m
         assert column in header, header
     assert "self.seeds" not in header and "train.lr" not in header
 
-    single = run(["dvc", "exp", "run", "-S", "train.seeds=[42]"], repo)
-    assert stages_run(single.stdout) == ["evaluate", "report"]  # seed 42's models are already trained
+    # seed 42's models are trained already; changing how faithfulness is measured measures them again, no more
+    single = run(["dvc", "exp", "run", "-S", "train.seeds=[42]", "-S", "faithfulness.random_draws=1"], repo)
+    assert stages_run(single.stdout) == ["faithfulness_self@42", "faithfulness_mha@42", "evaluate", "report"]
     metrics = read_json(repo, "reports/metrics.json")
     assert list(metrics["mha"]["seeds"]) == ["42"] and metrics["comparison"]["ci_low"] is None
     assert metrics["comparison"]["winner"] is None
@@ -594,6 +643,77 @@ def test_sweep_tables_every_experiment_against_the_baseline_and_the_best(repo):
     assert sweep["status"] == "FINISHED" and sweep["metrics"]["HEAD.mha.mean_accuracy"] == pytest.approx(head)
 
 
+@pytest.fixture(scope="module")
+def learning_repo(tmp_path_factory):
+    """A repository whose models learn, unlike those of `repo`: the whole synthetic corpus (1,800 train / 2,000 test
+    reviews), 5 epochs at lr 0.01, three seeds (self-attention about 94%), every stage run in this process and recorded
+    by DVC. Its margin is 5 points: three seeds' intervals here are about +-3.5 points wide, so the default 0.5 would
+    leave every close call open."""
+    params = small_params(**{"data.limit": 0, "train.lr": 0.01, "train.epochs": 5, "train.seeds": [42, 43, 44],
+                             "compare.margin": 5.0, "compare.max_seeds": 3, "faithfulness.reviews": 200})
+    path = make_dvc_repo(tmp_path_factory.mktemp("learning"), params)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        trained_in_process(path, [42, 43, 44], monkeypatch)
+    return path
+
+
+def test_erasing_the_attended_tokens_costs_more_than_random_ones_and_negations_rank_high(learning_repo):
+    """The synthetic labels rest on opinion words, which a negation flips: a ranking that finds what the models use
+    puts negations in a review's top tokens far more often than they occur."""
+    faithfulness = read_json(learning_repo, "reports/metrics.json")["faithfulness"]
+    for kind in ("self", "mha"):
+        gap = faithfulness[kind]["attention_vs_random"]
+        assert gap["winner"] == "attention" and gap["outcome"] == "better_beyond_margin", gap
+    test = EncodedSplit.load(learning_repo / "data/processed/test.npz")
+    vocab = read_json(learning_repo, "data/processed/vocab.json")["tokens"]
+    negations = np.isin(np.array(vocab), NEGATIONS)
+    rows = balanced_sample(test.labels, 200, seed=42)
+    reviews = [test.ids[row, : test.lengths[row]] for row in rows]
+    share = negations[np.concatenate(reviews)].mean()
+    cpu = torch.device("cpu")
+    for kind in ("self", "mha"):
+        model = load_checkpoint(learning_repo / f"models/{kind}/seed-42/model.pt")
+        positive = positive_probabilities(model, reviews, cpu, "fp32") >= 0.5
+        rankings = {"gradient": gradient_scores(model, reviews, positive, cpu, "fp32")}
+        if kind == "mha":  # the BiLSTM of self-attention gathers an opinion into the state at "is": it weighs that
+            rankings["attention"] = attention_scores(model, reviews, cpu, "fp32")
+        for ranking, scores in rankings.items():
+            top = np.concatenate([review[np.argsort(-score, kind="stable")[:5]]
+                                  for review, score in zip(reviews, scores)])
+            assert negations[top].mean() > 3 * share, (kind, ranking, negations[top].mean(), share)
+
+
+def test_versus_calls_a_change_that_moves_nothing_a_tie_and_a_broken_one_a_clear_loss(learning_repo, tmp_path):
+    """Two experiments, each one param away from HEAD, queued and run side by side: a GRU for the LSTM (the
+    self-attention models alone retrain, and land within the margin), and one epoch instead of five (nothing learns)."""
+    run(["dvc", "exp", "run", "--queue", "--name", "gru", "-S", "model.rnn=gru"], learning_repo)
+    run(["dvc", "exp", "run", "--queue", "--name", "one-epoch", "-S", "train.epochs=1"], learning_repo)
+    with (tmp_path / "queue-start.log").open("w") as log:  # see the queue test above for why a file
+        subprocess.run(["dvc", "queue", "start", "--jobs", "2"], cwd=learning_repo, env=tools_env(), stdout=log,
+                       stderr=subprocess.STDOUT, check=True)
+    deadline = time.monotonic() + 900
+    while re.search(r"Queued|Running", status := run(["dvc", "queue", "status"], learning_repo).stdout):
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert status.count("Success") == 2, status
+
+    tie = run([sys.executable, "-m", "pipeline.versus", "HEAD", "gru"], learning_repo).stdout.splitlines()
+    assert tie[0] == "gru against HEAD: model.rnn 'lstm' -> 'gru'"
+    assert "Practically equivalent over 3 seeds (within +-5.00 points): gru minus HEAD " in tie[1]
+    assert tie[2] == "Multi-head attention: the same models on both sides (the change left its stages alone)"
+    loss = run([sys.executable, "-m", "pipeline.versus", "HEAD", "one-epoch"], learning_repo).stdout.splitlines()
+    assert loss[0] == "one-epoch against HEAD: train.epochs 5 -> 1"
+    for line in loss[1:]:
+        assert "HEAD is better by more than the 5.00-point margin over 3 seeds: one-epoch minus HEAD -" in line
+    # the tie experiment's own report and comparison run say so too
+    run(["dvc", "exp", "apply", "gru"], learning_repo)
+    report = (learning_repo / "reports/report.md").read_text()
+    assert "Practically equivalent over 3 seeds" in report[report.index("## Against the baseline"):]
+    comparison = next(r for r in reversed(mlflow_runs(learning_repo)) if r["tags"].get("dvc.exp_name") == "gru"
+                      and r["tags"].get("dvc.stage") == "evaluate")
+    assert comparison["tags"]["baseline.self.outcome"] == "equivalent"
+
+
 def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
     if not SHARED_IMDB.is_file():
         pytest.skip(f"real IMDB archive not found at {SHARED_IMDB} (../shared is absent)")
@@ -603,8 +723,9 @@ def test_imdb_pipeline_on_real_reviews_served_over_http(tmp_path, http_dir):
                              "data.md5": SHARED_IMDB_MD5, "data.limit": 200, "tokenize.max_len": 128})
     repo = make_dvc_repo(tmp_path / "project", params)
     result = run(["dvc", "repro"], repo)
-    assert stages_run(result.stdout) == ["download", "tokenize", "train_self@42", "train_mha@42", "baseline",
-                                         "evaluate", "report"]
+    assert stages_run(result.stdout) == ["download", "tokenize", "train_self@42", "train_mha@42",
+                                         "faithfulness_self@42", "faithfulness_mha@42", "baseline", "evaluate",
+                                         "report"]
     reviews = pd.read_parquet(repo / "data/raw/reviews.parquet")
     assert reviews.groupby("split").size().to_dict() == {"test": 200, "train": 200}
     assert reviews["rating"].notna().all() and "<br />" in "".join(reviews["text"])

@@ -52,9 +52,13 @@ def test_the_quick_start_works_as_written_in_a_fresh_clone(tmp_path):
     assert "Enter it with: source .venv/bin/activate" in output
     steps = dict(part.split("\n", 1) for part in shell.stdout.split(MARK)[1:])
     seeds = [42, 43, 44]
-    assert stages_run(steps[commands[2]]) == ["download", "tokenize", *[f"train_self@{seed}" for seed in seeds],
-                                              *[f"train_mha@{seed}" for seed in seeds], "baseline", "evaluate", "report"]
-    assert stages_run(steps[commands[-1]]) == [*[f"train_mha@{seed}" for seed in seeds], "evaluate", "report"]
+    per_seed = {stage: [f"{stage}@{seed}" for seed in seeds]
+                for stage in ("train_self", "train_mha", "faithfulness_self", "faithfulness_mha")}
+    assert stages_run(steps[commands[2]]) == ["download", "tokenize", *per_seed["train_self"], *per_seed["train_mha"],
+                                              *per_seed["faithfulness_self"], *per_seed["faithfulness_mha"],
+                                              "baseline", "evaluate", "report"]
+    assert stages_run(steps[commands[-1]]) == [*per_seed["train_mha"], *per_seed["faithfulness_mha"], "evaluate",
+                                               "report"]
     assert (clone / "reports" / "report.md").is_file()
 
 

@@ -156,7 +156,7 @@ def test_the_report_renders_every_section_without_attention_examples():
     scored["mha"]["seeds"]["43"]["compute"] = EPYC
     arguments = (typed_small_params(**{"train.seeds": [42, 43]}), scored, by_length, [], seed_runs, {"run_id": "baseline-run"}, recorded,
                  "abc123")
-    report = render_report(*arguments, "exp-1", figures, "sqlite:///mlflow.db", [])
+    report = render_report(*arguments, "exp-1", figures, "sqlite:///mlflow.db", [], [])
     for heading in ["## Verdict", "## Results on the test split", "## Every seed", "## Parameters by part",
                     "## How the two models differ", "## Learning curves", "## Accuracy by review length",
                     "## Do the hops read different words?", "## What the models attend to", "## What was run",
@@ -176,7 +176,7 @@ def test_the_report_renders_every_section_without_attention_examples():
     assert "[`attention-comparison`](http://127.0.0.1:5000/#/experiments/7?workflowType=machine_learning)" in report
     assert "registered as `models:/attention-classifier-self/3` (seed 43, the lowest validation loss)" in report
     assert "DVC experiment `exp-1`" in report and "seeds 42, 43 (each seed sets" in report
-    on_a_server = render_report(*arguments, None, figures, "https://mlflow.example/", [])
+    on_a_server = render_report(*arguments, None, figures, "https://mlflow.example/", [], [])
     assert "(https://mlflow.example/#/experiments/7/runs/mha-43-run?workflowType=machine_learning)" in on_a_server
     assert "mlflow ui" not in on_a_server
     assert "| RNN | 6 | 6 | +0 |" in report
@@ -219,7 +219,7 @@ def test_the_report_follows_the_hop_penalty_the_shared_encoder_and_a_single_hop(
     arguments = (pd.DataFrame(columns=["band", "reviews"]), [], {k: {} for k in ("self", "mha")}, {"run_id": "b"},
                  {"experiment_id": "7", "comparison_run_id": "c",
                   "registered": {k: {"name": k, "version": "1", "seed": 42} for k in ("self", "mha")}}, "abc123", None,
-                 {"seeds": "s", "curves": "c", "roc": "r", "lengths": "l", "attention": []}, "sqlite:///mlflow.db", [])
+                 {"seeds": "s", "curves": "c", "roc": "r", "lengths": "l", "attention": []}, "sqlite:///mlflow.db", [], [])
     shared = typed_small_params(**{"model.mha_bidirectional": True, "model.hop_penalty": 0.5, "model.heads": 4})
     report = render_report(shared, scored, *arguments)
     assert "| RNN | bidirectional LSTM, 2 x 16 units (`model.rnn`) | same (`model.mha_bidirectional` true) |" in report
