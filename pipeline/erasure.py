@@ -38,7 +38,7 @@ from pipeline.training import Batches, predict
 
 RANKINGS = ("attention", "gradient", "random")
 FLIP_TOKENS = (1, 5)  # erased for the decision-flip rates
-GRADIENT_BATCH = 64
+BATCH = 64  # reviews per batch of the attention and gradient passes
 
 
 def balanced_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -87,7 +87,7 @@ def attention_scores(model: nn.Module, reviews: list[np.ndarray], device: torch.
     scores = [np.empty(0)] * len(reviews)
     model.eval()
     with torch.inference_mode():
-        for indices, (ids, lengths, _) in Batches(as_split(reviews), device).in_length_order(GRADIENT_BATCH):
+        for indices, (ids, lengths, _) in Batches(as_split(reviews), device).in_length_order(BATCH):
             with autocast(precision, device):
                 weights = model.forward_with_attention(ids, lengths, need_weights=False)[1]["pooling"]
             summed = weights.float().sum(dim=1).cpu().numpy()
@@ -102,9 +102,9 @@ def gradient_scores(model: nn.Module, reviews: list[np.ndarray], towards_positiv
     scores = [np.empty(0)] * len(reviews)
     model.eval()
     explainer = LayerGradientXActivation(model, model.embedding)
-    # cuDNN's RNN computes gradients only in training mode; the plain kernels give the same numbers
+    # cuDNN's RNN runs backward only in training mode: on a GPU this pass goes without cuDNN
     with torch.backends.cudnn.flags(enabled=False):
-        for indices, (ids, lengths, _) in Batches(as_split(reviews), device).in_length_order(GRADIENT_BATCH):
+        for indices, (ids, lengths, _) in Batches(as_split(reviews), device).in_length_order(BATCH):
             with autocast(precision, device):
                 attributions = explainer.attribute(ids, additional_forward_args=(lengths,))
             summed = attributions.float().sum(dim=-1).detach().cpu().numpy()

@@ -103,12 +103,12 @@ def gap_text(verdict: dict, names: dict[str, str]) -> str:
         return f"{first} minus {second} {difference} (one seed: no interval)"
     winner = verdict["winner"] and names.get(verdict["winner"], verdict["winner"])
     margin = f"{verdict['margin']:.3f}"
-    decided = {"better_beyond_margin": f"{winner} higher by more than the {margin} margin",
-               "better": f"{winner} higher, perhaps by less than the {margin} margin",
-               "equivalent": f"practically equal (within +-{margin})",
+    decided = {"better_beyond_margin": f"{winner} better by more than the {margin} margin",
+               "better": f"{winner} better, perhaps by less than the {margin} margin",
+               "equivalent": f"practically equivalent (within +-{margin})",
                "not_resolved": "not resolved"}[verdict["outcome"]]
     return (f"{first} minus {second} {difference} [{verdict['ci_low']:+.3f}, {verdict['ci_high']:+.3f}]: {decided}, "
-            f"P(equal within the margin) = {verdict['p_equivalent']:.2f}")
+            f"P(equivalent) = {verdict['p_equivalent']:.2f}")
 
 
 def reading(results: dict) -> str:

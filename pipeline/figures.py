@@ -129,11 +129,13 @@ def plot_faithfulness(curves: dict[str, pd.DataFrame], names: dict[str, str], pa
             axis.fill_between(100 * table["fraction"], table[f"{ranking}_min"], table[f"{ranking}_max"],
                               color=colour, alpha=0.2, linewidth=0)
         axis.set_xscale("log")
+        axis.set_xticks(100 * table["fraction"], labels=[f"{100 * fraction:g}%" for fraction in table["fraction"]])
+        axis.minorticks_off()
         axis.set_title(names[kind], fontsize=9)
-        axis.set_xlabel("top tokens erased, % of the review (log scale)")
+        axis.set_xlabel("top tokens erased, share of the review (log scale)")
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("drop in the predicted class's probability")
-    np.atleast_1d(axes)[0].legend(title="ranking", fontsize=8)
+    np.atleast_1d(axes)[0].legend(title="ranking (band: the seeds' range)", fontsize=8, title_fontsize=8)
     figure.savefig(path, dpi=DPI, format="png")
 
 
