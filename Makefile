@@ -15,8 +15,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # The full pipeline on the built-in synthetic corpus, each model trained with the three seeds of train.seeds:
-# offline, about two minutes on 2 cores. Its 1,800 training reviews are 1/12 of IMDB's, so it allows 10 epochs
-# (early stopping keeps the best).
+# offline, about 2.5 minutes on 2 cores (2 min 33 s on 2026-12-04). Its 1,800 training reviews are 1/12 of IMDB's,
+# so it allows 10 epochs (early stopping keeps the best).
 demo: setup
 	dvc exp run -S data.source=synthetic -S train.epochs=10
 
