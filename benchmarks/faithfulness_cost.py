@@ -32,8 +32,8 @@ CODE = Path(__file__).resolve().parents[1]
 
 def main(
     project: Path = typer.Option(..., help="A project where the pipeline has trained every seed of train.seeds."),
-    reviews: int = typer.Option(None, help="Sampled test reviews [default: this checkout's faithfulness.reviews]."),
-    random_draws: int = typer.Option(None, help="Random orders per review [default: faithfulness.random_draws]."),
+    reviews: int = typer.Option(None, help="Sampled test reviews (default: this checkout's faithfulness.reviews)."),
+    random_draws: int = typer.Option(None, help="Random orders per review (default: faithfulness.random_draws)."),
 ) -> None:
     settings = load_params(CODE / "params.yaml").faithfulness
     reviews = reviews or settings.reviews
