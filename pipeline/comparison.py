@@ -227,11 +227,14 @@ def architecture_scores(labels: np.ndarray, probabilities: dict[int, np.ndarray]
     """One architecture on the test split: each seed's scores, their mean, std, lowest and highest, and the scores of
     the seed ensemble (the mean of the seeds' probabilities)."""
     seeds = {str(seed): classification_metrics(labels, scores) for seed, scores in probabilities.items()}
-    summaries = {score: spread([scored[score] for scored in seeds.values()]) for score in SCORES}
-    over_seeds = {statistic: {score: summaries[score][statistic] for score in SCORES}
-                  for statistic in ("mean", "std", "min", "max")}
     ensemble = classification_metrics(labels, seed_ensemble(probabilities))
-    return over_seeds | {"ensemble": ensemble, "seeds": seeds}
+    return over_seeds(list(seeds.values()), SCORES) | {"ensemble": ensemble, "seeds": seeds}
+
+
+def over_seeds(per_seed: list[dict[str, float]], keys) -> dict[str, dict[str, float]]:
+    """Each key's spread over the seeds, by statistic: {"mean": {key: ...}, "std": ..., "min": ..., "max": ...}."""
+    summaries = {key: spread([scores[key] for scores in per_seed]) for key in keys}
+    return {statistic: {key: summaries[key][statistic] for key in keys} for statistic in ("mean", "std", "min", "max")}
 
 
 def compare_architectures(labels: np.ndarray, probabilities: dict[str, dict[int, np.ndarray]], margin: float,

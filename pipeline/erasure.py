@@ -22,8 +22,7 @@ empty sequence, and `<unk>` is the input closest to nothing that it knows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -34,10 +33,9 @@ from torch import nn
 from pipeline.compute import autocast
 from pipeline.decision import predicted_labels
 from pipeline.text import PAD_ID, UNK_ID, EncodedSplit
+from pipeline.trained import FLIP_TOKENS, MEASURES, Faithfulness, RankingMeasures
 from pipeline.training import Batches, predict
 
-RANKINGS = ("attention", "gradient", "random")
-FLIP_TOKENS = (1, 5)  # erased for the decision-flip rates
 BATCH = 64  # reviews per batch of the attention and gradient passes
 
 
@@ -81,51 +79,49 @@ def positive_probabilities(model: nn.Module, reviews: list[np.ndarray], device: 
     return predict(model, Batches(as_split(reviews), device), precision).probabilities
 
 
+def per_token(reviews: list[np.ndarray], device: torch.device,
+              score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> list[np.ndarray]:
+    """Each review's values of `score(ids, lengths)`, a (batch, steps) tensor: one per token, batch by batch."""
+    scores = [np.empty(0)] * len(reviews)
+    for indices, (ids, lengths, _) in Batches(as_split(reviews), device).in_length_order(BATCH):
+        scored = score(ids, lengths).float().detach().cpu().numpy()
+        for row, index in enumerate(indices):
+            scores[index] = scored[row, : len(reviews[index])]
+    return scores
+
+
 def attention_scores(model: nn.Module, reviews: list[np.ndarray], device: torch.device,
                      precision: str) -> list[np.ndarray]:
     """Each review's pooling weights summed over hops, one per token."""
-    scores = [np.empty(0)] * len(reviews)
     model.eval()
+
+    def pooling(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device):
+            return model.forward_with_attention(ids, lengths, need_weights=False)[1]["pooling"].float().sum(dim=1)
+
     with torch.inference_mode():
-        for indices, (ids, lengths, _) in Batches(as_split(reviews), device).in_length_order(BATCH):
-            with autocast(precision, device):
-                weights = model.forward_with_attention(ids, lengths, need_weights=False)[1]["pooling"]
-            summed = weights.float().sum(dim=1).cpu().numpy()
-            for row, index in enumerate(indices):
-                scores[index] = summed[row, : len(reviews[index])]
-    return scores
+        return per_token(reviews, device, pooling)
 
 
 def gradient_scores(model: nn.Module, reviews: list[np.ndarray], towards_positive: np.ndarray,
                     device: torch.device, precision: str) -> list[np.ndarray]:
     """Each token's input x gradient for the predicted class: positive where the token pushes towards it."""
-    scores = [np.empty(0)] * len(reviews)
     model.eval()
     explainer = LayerGradientXActivation(model, model.embedding)
+
+    def input_x_gradient(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device):
+            return explainer.attribute(ids, additional_forward_args=(lengths,)).float().sum(dim=-1)
+
     # cuDNN's RNN runs backward only in training mode: on a GPU this pass goes without cuDNN
     with torch.backends.cudnn.flags(enabled=False):
-        for indices, (ids, lengths, _) in Batches(as_split(reviews), device).in_length_order(BATCH):
-            with autocast(precision, device):
-                attributions = explainer.attribute(ids, additional_forward_args=(lengths,))
-            summed = attributions.float().sum(dim=-1).detach().cpu().numpy()
-            for row, index in enumerate(indices):
-                sign = 1.0 if towards_positive[index] else -1.0
-                scores[index] = sign * summed[row, : len(reviews[index])]
-    return scores
+        scores = per_token(reviews, device, input_x_gradient)
+    return [score if positive else -score for score, positive in zip(scores, towards_positive)]
 
 
 def order_of(scores: np.ndarray) -> np.ndarray:
     """Token positions from the highest score to the lowest (earlier position first on a tie)."""
     return np.argsort(-scores, kind="stable")
-
-
-@dataclass(frozen=True)
-class RankingMeasures:
-    """One ranking's measures on every review of the sample."""
-
-    comprehensiveness: np.ndarray  # (reviews, fractions)
-    sufficiency: np.ndarray  # (reviews, fractions)
-    flips: np.ndarray  # (reviews, len(FLIP_TOKENS)): 1 where erasing the top tokens flips the decision
 
 
 def measure_ranking(model: nn.Module, reviews: list[np.ndarray], orders: list[np.ndarray], full: np.ndarray,
@@ -169,44 +165,6 @@ def kendall_taus(first: list[np.ndarray], second: list[np.ndarray]) -> np.ndarra
     return taus
 
 
-@dataclass(frozen=True)
-class Faithfulness:
-    """One trained model's erasure measures on the sample, per ranking; random's averaged over its draws."""
-
-    rows: np.ndarray  # the sample's rows of the test split
-    fractions: np.ndarray
-    measures: dict[str, RankingMeasures]  # ranking -> measures
-    kendall_tau: np.ndarray  # per review, attention against gradient
-
-    def aopc(self, ranking: str, measure: str) -> np.ndarray:
-        """Per review, a measure ('comprehensiveness' or 'sufficiency') averaged over the fractions."""
-        return getattr(self.measures[ranking], measure).mean(axis=1)
-
-    def summary(self) -> dict[str, float]:
-        """Means over the sample: per ranking the two AOPCs and the flip rates, and the mean Kendall tau."""
-        found = {}
-        for ranking, measures in self.measures.items():
-            found[f"{ranking}_comprehensiveness"] = float(self.aopc(ranking, "comprehensiveness").mean())
-            found[f"{ranking}_sufficiency"] = float(self.aopc(ranking, "sufficiency").mean())
-            for column, tokens in enumerate(FLIP_TOKENS):
-                found[f"{ranking}_flip_top{tokens}"] = float(measures.flips[:, column].mean())
-        return found | {"kendall_tau": float(np.nanmean(self.kendall_tau))}
-
-    def save(self, path: Path) -> None:
-        arrays = {f"{ranking}.{field}": getattr(measures, field) for ranking, measures in self.measures.items()
-                  for field in ("comprehensiveness", "sufficiency", "flips")}
-        with path.open("wb") as out:
-            np.savez(out, rows=self.rows, fractions=self.fractions, kendall_tau=self.kendall_tau, **arrays)
-
-    @classmethod
-    def load(cls, path: Path) -> Faithfulness:
-        with np.load(path) as saved:
-            measures = {ranking: RankingMeasures(*(saved[f"{ranking}.{field}"] for field in
-                                                   ("comprehensiveness", "sufficiency", "flips")))
-                        for ranking in RANKINGS}
-            return cls(saved["rows"], saved["fractions"], measures, saved["kendall_tau"])
-
-
 def measure_faithfulness(model: nn.Module, test: EncodedSplit, rows: np.ndarray, fractions: tuple[float, ...],
                          random_draws: int, seed: int, device: torch.device, precision: str) -> Faithfulness:
     """The model's erasure measures on the test reviews `rows` under the attention, gradient and random rankings."""
@@ -220,8 +178,7 @@ def measure_faithfulness(model: nn.Module, test: EncodedSplit, rows: np.ndarray,
 
     draws = [measured([np.random.default_rng([seed, draw, row]).permutation(len(review))
                        for row, review in zip(rows, reviews)]) for draw in range(random_draws)]
-    random = RankingMeasures(*(np.mean([getattr(d, field) for d in draws], axis=0)
-                               for field in ("comprehensiveness", "sufficiency", "flips")))
+    random = RankingMeasures(*(np.mean([getattr(d, field) for d in draws], axis=0) for field in MEASURES))
     measures = {"attention": measured([order_of(s) for s in attention]),
                 "gradient": measured([order_of(s) for s in gradient]), "random": random}
     return Faithfulness(rows, np.asarray(fractions), measures, kendall_taus(attention, [abs(g) for g in gradient]))

@@ -16,21 +16,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.comparison import compare_per_review, spread
-from pipeline.erasure import FLIP_TOKENS, RANKINGS, Faithfulness
+from pipeline.comparison import compare_per_review, over_seeds
 from pipeline.errors import PipelineError
 from pipeline.files import read_output
-from pipeline.params import MODEL_KINDS, Params, model_dir, model_names
+from pipeline.params import MODEL_KINDS, Params, faithfulness_stage, model_dir, model_names
 from pipeline.reporting import in_sentence, short_name
+from pipeline.trained import FLIP_TOKENS, RANKINGS, Faithfulness
 
 GAPS = {"random": "attention_vs_random", "gradient": "attention_vs_gradient"}
 COMBINED = ("The attention ranking is each model's self-attentive pooling weights summed over its hops: those are the "
             "weights of the vector the classifier reads. The multi-head model's heads are not part of it; they mix "
             "the LSTM states before the pooling and weigh no token for the classifier by themselves.")
-
-
-def faithfulness_stage(kind: str, seed: int) -> str:
-    return f"faithfulness_{kind}@{seed}"
 
 
 def read_faithfulness(models: Path, kind: str, seeds: list[int]) -> dict[int, Faithfulness]:
@@ -54,10 +50,8 @@ def faithfulness_results(measured: dict[str, dict[int, Faithfulness]], margin: f
     gaps = {}
     for kind, seeds in measured.items():
         summaries = {str(seed): measures.summary() for seed, measures in seeds.items()}
-        keys = next(iter(summaries.values()))
-        over_seeds = {key: spread([summary[key] for summary in summaries.values()]) for key in keys}
-        results[kind] = {statistic: {key: values[statistic] for key, values in over_seeds.items()}
-                         for statistic in ("mean", "std", "min", "max")} | {"seeds": summaries}
+        per_seed = list(summaries.values())
+        results[kind] = over_seeds(per_seed, list(per_seed[0])) | {"seeds": summaries}
         attention = comprehensiveness(seeds, "attention")
         for other, name in GAPS.items():
             gaps[(kind, other)] = attention - comprehensiveness(seeds, other)

@@ -40,6 +40,11 @@ def stage_of(name: str, seed: int | None = None) -> str:
     return f"train_{name}" + (f"@{seed}" if seed is not None else "")
 
 
+def faithfulness_stage(kind: str, seed: int) -> str:
+    """The DVC stage that measures a model's faithfulness: faithfulness_self@<seed> / faithfulness_mha@<seed>."""
+    return f"faithfulness_{kind}@{seed}"
+
+
 def model_dir(models: Path, name: str, seed: int | None = None) -> Path:
     """Where a stage writes a model's files: models/baseline/, or models/<self|mha>/seed-<seed>/."""
     return models / name if name == "baseline" else models / name / f"seed-{seed}"
@@ -319,7 +324,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def parse_params(raw: object, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
-        raise PipelineError(f"{source} must be a mapping of sections (data, tokenize, model, train, compare, faithfulness, mlflow)")
+        raise PipelineError(f"{source} must be a mapping of sections (data, tokenize, model, train, compare, "
+                            f"faithfulness, mlflow)")
     problems: list[str] = []
     sections = {}
     for field in dataclasses.fields(Params):

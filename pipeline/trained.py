@@ -1,8 +1,9 @@
-"""The trained models a pipeline run compares: each seed of each architecture, as its train stage left it in
-models/<self|mha>/seed-<seed>/, and the seed that stands for its architecture."""
+"""The trained models a pipeline run compares: each seed of each architecture, as its train and faithfulness stages
+left it in models/<self|mha>/seed-<seed>/, and the seed that stands for its architecture."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, read_output
 from pipeline.params import model_dir, stage_of
+
+RANKINGS = ("attention", "gradient", "random")  # of a seed's faithfulness measures
+FLIP_TOKENS = (1, 5)  # erased for the decision-flip rates
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,55 @@ class Predictions:
     def load(cls, path: Path) -> Predictions:
         with np.load(path) as saved:
             return cls(saved["probabilities"], saved["hop_overlap"] if "hop_overlap" in saved else None)
+
+
+@dataclass(frozen=True)
+class RankingMeasures:
+    """One ranking's erasure measures (pipeline/erasure.py) on every review of the faithfulness sample."""
+
+    comprehensiveness: np.ndarray  # (reviews, fractions)
+    sufficiency: np.ndarray  # (reviews, fractions)
+    flips: np.ndarray  # (reviews, len(FLIP_TOKENS)): 1 where erasing the top tokens flips the decision
+
+
+MEASURES = tuple(field.name for field in dataclasses.fields(RankingMeasures))
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """One trained model's erasure measures on the sample, per ranking; random's averaged over its draws."""
+
+    rows: np.ndarray  # the sample's rows of the test split
+    fractions: np.ndarray
+    measures: dict[str, RankingMeasures]  # ranking -> measures
+    kendall_tau: np.ndarray  # per review, attention against gradient
+
+    def aopc(self, ranking: str, measure: str) -> np.ndarray:
+        """Per review, a measure ('comprehensiveness' or 'sufficiency') averaged over the fractions."""
+        return getattr(self.measures[ranking], measure).mean(axis=1)
+
+    def summary(self) -> dict[str, float]:
+        """Means over the sample: per ranking the two AOPCs and the flip rates, and the mean Kendall tau."""
+        found = {}
+        for ranking, measures in self.measures.items():
+            found[f"{ranking}_comprehensiveness"] = float(self.aopc(ranking, "comprehensiveness").mean())
+            found[f"{ranking}_sufficiency"] = float(self.aopc(ranking, "sufficiency").mean())
+            for column, tokens in enumerate(FLIP_TOKENS):
+                found[f"{ranking}_flip_top{tokens}"] = float(measures.flips[:, column].mean())
+        return found | {"kendall_tau": float(np.nanmean(self.kendall_tau))}
+
+    def save(self, path: Path) -> None:
+        arrays = {f"{ranking}.{field}": getattr(measures, field) for ranking, measures in self.measures.items()
+                  for field in MEASURES}
+        with path.open("wb") as out:
+            np.savez(out, rows=self.rows, fractions=self.fractions, kendall_tau=self.kendall_tau, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> Faithfulness:
+        with np.load(path) as saved:
+            measures = {ranking: RankingMeasures(*(saved[f"{ranking}.{field}"] for field in MEASURES))
+                        for ranking in RANKINGS}
+            return cls(saved["rows"], saved["fractions"], measures, saved["kendall_tau"])
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,8 @@ def test_damaged_inputs_are_named_with_how_to_get_them_back(tmp_path, monkeypatc
                           "): delete it, or set train.resume=false to start over")
     write_params(tmp_path / "params.yaml", params)
     for step in (train_self, ["train", "--model", "mha", "--seed", "42"], ["baseline"],
-                 ["faithfulness", "--model", "self", "--seed", "42"], ["faithfulness", "--model", "mha", "--seed", "42"]):
+                 ["faithfulness", "--model", "self", "--seed", "42"],
+                 ["faithfulness", "--model", "mha", "--seed", "42"]):
         assert invoke(step[0], step[1:], tmp_path, monkeypatch).exit_code == 0, step
 
     model = tmp_path / "models/mha/seed-42/model.pt"

@@ -219,7 +219,8 @@ def test_the_report_follows_the_hop_penalty_the_shared_encoder_and_a_single_hop(
     arguments = (pd.DataFrame(columns=["band", "reviews"]), [], {k: {} for k in ("self", "mha")}, {"run_id": "b"},
                  {"experiment_id": "7", "comparison_run_id": "c",
                   "registered": {k: {"name": k, "version": "1", "seed": 42} for k in ("self", "mha")}}, "abc123", None,
-                 {"seeds": "s", "curves": "c", "roc": "r", "lengths": "l", "attention": []}, "sqlite:///mlflow.db", [], [])
+                 {"seeds": "s", "curves": "c", "roc": "r", "lengths": "l", "attention": []}, "sqlite:///mlflow.db",
+                 [], [])
     shared = typed_small_params(**{"model.mha_bidirectional": True, "model.hop_penalty": 0.5, "model.heads": 4})
     report = render_report(shared, scored, *arguments)
     assert "| RNN | bidirectional LSTM, 2 x 16 units (`model.rnn`) | same (`model.mha_bidirectional` true) |" in report
